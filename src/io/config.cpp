@@ -1,0 +1,85 @@
+#include "io/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace ia {
+
+ModelConfig ModelConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  IA_CHECK(in.good(), ErrorKind::NotFound, "{}: cannot open config", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  IA_CHECK(!j.is_discarded(), ErrorKind::Format, "{}: not valid JSON", path);
+  IA_CHECK(j.is_object(), ErrorKind::Format, "{}: top level must be a JSON object", path);
+  return ModelConfig(std::move(j), path);
+}
+
+std::string ModelConfig::model_type() const {
+  return has("model_type") && j_["model_type"].is_string() ? j_["model_type"].get<std::string>() : "";
+}
+
+std::vector<std::string> ModelConfig::architectures() const {
+  std::vector<std::string> out;
+  if (has("architectures") && j_["architectures"].is_array())
+    for (const auto& a : j_["architectures"])
+      if (a.is_string()) out.push_back(a.get<std::string>());
+  return out;
+}
+
+const nlohmann::json& ModelConfig::field(const std::string& key) const {
+  IA_CHECK(has(key), ErrorKind::Format, "{}: missing required field '{}'", source_, key);
+  return j_[key];
+}
+
+int64_t ModelConfig::dim(const std::string& key, int64_t min, int64_t max) const {
+  const auto& v = field(key);
+  IA_CHECK(v.is_number_integer(), ErrorKind::Format, "{}: field '{}' must be an integer, got {}", source_, key,
+           v.dump());
+  const int64_t x = v.get<int64_t>();
+  IA_CHECK(x >= min && x <= max, ErrorKind::Format, "{}: field '{}' = {} is out of range [{}, {}]", source_, key, x,
+           min, max);
+  return x;
+}
+
+int64_t ModelConfig::dim_or(const std::string& key, int64_t fallback, int64_t min, int64_t max) const {
+  return has(key) ? dim(key, min, max) : fallback;
+}
+
+double ModelConfig::number(const std::string& key) const {
+  const auto& v = field(key);
+  IA_CHECK(v.is_number(), ErrorKind::Format, "{}: field '{}' must be a number, got {}", source_, key, v.dump());
+  return v.get<double>();
+}
+
+double ModelConfig::number_or(const std::string& key, double fallback) const {
+  return has(key) ? number(key) : fallback;
+}
+
+bool ModelConfig::flag_or(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = j_[key];
+  IA_CHECK(v.is_boolean(), ErrorKind::Format, "{}: field '{}' must be true/false, got {}", source_, key, v.dump());
+  return v.get<bool>();
+}
+
+std::string ModelConfig::str(const std::string& key) const {
+  const auto& v = field(key);
+  IA_CHECK(v.is_string(), ErrorKind::Format, "{}: field '{}' must be a string, got {}", source_, key, v.dump());
+  return v.get<std::string>();
+}
+
+std::string ModelConfig::str_or(const std::string& key, const std::string& fallback) const {
+  return has(key) ? str(key) : fallback;
+}
+
+ModelConfig ModelConfig::sub(const std::string& key) const {
+  const auto& v = field(key);
+  IA_CHECK(v.is_object(), ErrorKind::Format, "{}: field '{}' must be an object", source_, key);
+  return ModelConfig(v, source_ + ":" + key);
+}
+
+}  // namespace ia
