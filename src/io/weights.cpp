@@ -1,7 +1,9 @@
 #include "io/weights.h"
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
@@ -94,6 +96,40 @@ std::vector<std::string> LoadReport::unexpected(const Checkpoint& ckpt) const {
 WeightLoader::WeightLoader(std::shared_ptr<Checkpoint> ckpt, Device device, bool strict)
     : ckpt_(std::move(ckpt)), device_(device), strict_(strict), report_(std::make_shared<LoadReport>()) {}
 
+WeightLoader WeightLoader::synthetic(uint64_t seed, Device device) {
+  WeightLoader w(std::make_shared<Checkpoint>(), device, false);
+  w.synthetic_ = true;
+  w.seed_ = seed;
+  return w;
+}
+
+namespace {
+Tensor synthesize(uint64_t seed, const std::string& name, const Shape& shape) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  std::mt19937_64 rng(h);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Tensor t = Tensor::empty(shape, DType::F32);
+  float* p = t.data<float>();
+  const int64_t n = t.numel();
+  const bool is_norm = shape.size() == 1 && (name.find("norm") != std::string::npos ||
+                                             name.find("LayerNorm") != std::string::npos ||
+                                             name.find("ln") != std::string::npos) &&
+                       name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+  if (shape.size() >= 2) {
+    int64_t fan_in = 1;
+    for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
+    const float sd = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+    for (int64_t i = 0; i < n; ++i) p[i] = sd * normal(rng);
+  } else if (is_norm) {
+    for (int64_t i = 0; i < n; ++i) p[i] = 1.0f + 0.1f * normal(rng);
+  } else {
+    for (int64_t i = 0; i < n; ++i) p[i] = 0.05f * normal(rng);
+  }
+  return t;
+}
+}  // namespace
+
 WeightLoader WeightLoader::pp(const std::string& sub) const {
   WeightLoader w = *this;
   w.prefix_ = full_name(sub);
@@ -101,6 +137,7 @@ WeightLoader WeightLoader::pp(const std::string& sub) const {
 }
 
 bool WeightLoader::checkpoint_has_prefix(const std::string& prefix) const {
+  if (synthetic_) return false;
   const std::string p = full_name(prefix) + ".";
   for (const auto& n : ckpt_->names())
     if (n.compare(0, p.size(), p) == 0) return true;
@@ -111,10 +148,14 @@ WeightLoader WeightLoader::base(const std::string& base_model_prefix) const {
   return checkpoint_has_prefix(base_model_prefix) ? pp(base_model_prefix) : *this;
 }
 
-bool WeightLoader::has(const std::string& name) const { return ckpt_->has(full_name(name)); }
+bool WeightLoader::has(const std::string& name) const { return synthetic_ || ckpt_->has(full_name(name)); }
 
 Tensor WeightLoader::fetch(const std::string& name, const Shape& expected, bool optional, bool native) const {
   const std::string full = full_name(name);
+  if (synthetic_) {
+    report_->used.insert(full);
+    return synthesize(seed_, full, expected).to(device_);
+  }
   if (!ckpt_->has(full)) {
     if (optional) return Tensor();
     report_->missing.push_back(full);

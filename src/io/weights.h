@@ -46,6 +46,10 @@ class WeightLoader {
   // strict: after construction the model calls finish(), which throws listing every missing/mismatched tensor.
   // lenient (for `info`): missing tensors become zeros and are only recorded.
   WeightLoader(std::shared_ptr<Checkpoint> ckpt, Device device = Device::cpu(), bool strict = true);
+  // No checkpoint: every tensor is synthesized deterministically from (seed, name): >=2-D N(0, 1/fan_in),
+  // 1-D norm weights 1 + 0.1 N(0,1), other 1-D 0.05 N(0,1) -- the conformance cases' init. For tiny-model tests.
+  static WeightLoader synthetic(uint64_t seed, Device device = Device::cpu());
+  bool is_synthetic() const { return synthetic_; }
 
   WeightLoader pp(const std::string& sub) const;  // push a name component
   WeightLoader pp(int64_t index) const { return pp(std::to_string(index)); }
@@ -76,6 +80,8 @@ class WeightLoader {
   std::string prefix_;
   Device device_;
   bool strict_;
+  bool synthetic_ = false;
+  uint64_t seed_ = 0;
   std::shared_ptr<LoadReport> report_;
 };
 
