@@ -1,0 +1,64 @@
+#include "models/layers.h"
+
+namespace ia::layers {
+
+Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
+  Linear l;
+  l.weight = w.get("weight", {out, in});
+  if (with_bias) l.bias = w.get("bias", {out});
+  return l;
+}
+
+Linear Linear::load_optional_bias(const WeightLoader& w, int64_t in, int64_t out) {
+  Linear l;
+  l.weight = w.get("weight", {out, in});
+  l.bias = w.get_optional("bias", {out});
+  return l;
+}
+
+LayerNorm LayerNorm::load(const WeightLoader& w, int64_t dim, double eps, bool with_bias) {
+  LayerNorm n;
+  n.weight = w.get("weight", {dim});
+  if (with_bias) n.bias = w.get("bias", {dim});
+  n.eps = static_cast<float>(eps);
+  return n;
+}
+
+RMSNorm RMSNorm::load(const WeightLoader& w, int64_t dim, double eps, bool unit_offset) {
+  RMSNorm n;
+  n.weight = w.get("weight", {dim});
+  n.eps = static_cast<float>(eps);
+  n.unit_offset = unit_offset;
+  return n;
+}
+
+Embedding Embedding::load(const WeightLoader& w, int64_t num, int64_t dim) {
+  Embedding e;
+  e.weight = w.get("weight", {num, dim});
+  return e;
+}
+
+Tensor split_heads(const Tensor& x, int64_t heads) {
+  const int64_t B = x.dim(0), S = x.dim(1), HD = x.dim(2);
+  IA_CHECK(HD % heads == 0, ErrorKind::InvalidArgument, "split_heads: {} not divisible into {} heads", x.describe(),
+           heads);
+  return x.contiguous().view({B, S, heads, HD / heads}).transpose(1, 2);
+}
+
+Tensor merge_heads(const Tensor& x) { return x.contiguous().view({x.dim(0), x.dim(1), x.dim(2) * x.dim(3)}); }
+
+Tensor arange(int64_t n, int64_t start) {
+  Tensor t = Tensor::empty({n}, DType::I64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = start + i;
+  return t;
+}
+
+Tensor full_i64(const Shape& shape, int64_t value) {
+  Tensor t = Tensor::empty(shape, DType::I64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+  return t;
+}
+
+}  // namespace ia::layers

@@ -1,0 +1,51 @@
+// Building blocks shared by model files: Linear, LayerNorm, RMSNorm, Embedding loaded by HF name, and
+// head-splitting helpers for attention.
+#pragma once
+#include <string>
+
+#include "io/weights.h"
+#include "ops/ops.h"
+
+namespace ia::layers {
+
+struct Linear {
+  Tensor weight, bias;
+  // `w` points at the module ("...attention.self.query"); loads weight [out, in] and bias [out].
+  static Linear load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias = true);
+  static Linear load_optional_bias(const WeightLoader& w, int64_t in, int64_t out);
+  Tensor operator()(const Tensor& x) const { return ops::linear(x, weight, bias); }
+  bool defined() const { return weight.defined(); }
+};
+
+struct LayerNorm {
+  Tensor weight, bias;
+  float eps = 1e-5f;
+  static LayerNorm load(const WeightLoader& w, int64_t dim, double eps, bool with_bias = true);
+  Tensor operator()(const Tensor& x) const { return ops::layer_norm(x, weight, bias, eps); }
+};
+
+struct RMSNorm {
+  Tensor weight;
+  float eps = 1e-6f;
+  bool unit_offset = false;  // Gemma: x * (1 + w)
+  static RMSNorm load(const WeightLoader& w, int64_t dim, double eps, bool unit_offset = false);
+  Tensor operator()(const Tensor& x) const { return ops::rms_norm(x, weight, eps, unit_offset); }
+};
+
+struct Embedding {
+  Tensor weight;
+  static Embedding load(const WeightLoader& w, int64_t num, int64_t dim);
+  Tensor operator()(const Tensor& ids) const { return ops::embedding(weight, ids); }
+};
+
+// [B, S, H*D] -> [B, H, S, D] view (no copy).
+Tensor split_heads(const Tensor& x, int64_t heads);
+// [B, S, H, D] (attention output) -> [B, S, H*D].
+Tensor merge_heads(const Tensor& x);
+
+// Host helpers for building index tensors.
+Tensor arange(int64_t n, int64_t start = 0);  // i64 [n]
+// An i64 [B, S] tensor of `value`.
+Tensor full_i64(const Shape& shape, int64_t value);
+
+}  // namespace ia::layers

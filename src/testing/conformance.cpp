@@ -1,0 +1,181 @@
+#include "testing/conformance.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "io/safetensors.h"
+#include "models/model.h"
+
+namespace fs = std::filesystem;
+
+namespace ia {
+
+nlohmann::json ConformanceResult::to_json() const {
+  nlohmann::json j;
+  j["case"] = case_name;
+  j["case_dir"] = case_dir;
+  j["model_type"] = model_type;
+  j["hf_class"] = hf_class;
+  j["family"] = family;
+  j["status"] = status;
+  j["passed"] = passed();
+  if (!message.empty()) j["message"] = message;
+  j["device"] = device;
+  j["load_ms"] = load_ms;
+  j["run_ms"] = run_ms;
+  j["outputs"] = nlohmann::json::array();
+  for (const auto& o : outputs) {
+    nlohmann::json e{{"name", o.name},           {"shape", o.shape},
+                     {"expected_shape", o.expected_shape}, {"max_abs_err", o.max_abs_err},
+                     {"max_rel_err", o.max_rel_err}, {"passed", o.passed}};
+    if (!o.note.empty()) e["note"] = o.note;
+    j["outputs"].push_back(e);
+  }
+  return j;
+}
+
+namespace {
+
+OutputComparison compare(const std::string& name, const Tensor& got, const Tensor& want, const ConformanceOptions& o) {
+  OutputComparison c;
+  c.name = name;
+  c.expected_shape = want.shape();
+  if (!got.defined()) {
+    c.note = "model did not produce this output";
+    return c;
+  }
+  c.shape = got.shape();
+  if (got.shape() != want.shape()) {
+    c.note = "shape mismatch";
+    return c;
+  }
+  const bool integral = !dtype_is_float(want.dtype());
+  if (integral) {
+    auto g = got.to_vector<int64_t>();
+    auto w = want.to_vector<int64_t>();
+    size_t diff = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (g[i] != w[i]) ++diff;
+      c.max_abs_err = std::max(c.max_abs_err, std::fabs(double(g[i] - w[i])));
+    }
+    c.passed = diff == 0;
+    if (diff) c.note = std::to_string(diff) + " of " + std::to_string(w.size()) + " ids differ";
+    return c;
+  }
+  auto g = got.to_vector<float>();
+  auto w = want.to_vector<float>();
+  bool ok = true;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double d = std::fabs(double(g[i]) - double(w[i]));
+    if (!std::isfinite(g[i])) {
+      ok = false;
+      c.max_abs_err = INFINITY;
+      continue;
+    }
+    c.max_abs_err = std::max(c.max_abs_err, d);
+    const double rel = d / std::max(std::fabs(double(w[i])), 1e-12);
+    if (std::fabs(double(w[i])) > 1.0) c.max_rel_err = std::max(c.max_rel_err, rel);
+    if (d > std::max(o.atol, o.rtol * std::fabs(double(w[i])))) ok = false;
+  }
+  c.passed = ok;
+  return c;
+}
+
+}  // namespace
+
+ConformanceResult run_conformance_case(const std::string& case_dir, const ConformanceOptions& opts) {
+  ConformanceResult r;
+  r.case_dir = case_dir;
+  r.case_name = fs::path(case_dir).filename().string();
+  r.device = opts.device.str();
+  try {
+    std::ifstream in(fs::path(case_dir) / "case.json");
+    IA_CHECK(in.good(), ErrorKind::NotFound, "{}: no case.json", case_dir);
+    nlohmann::json cj = nlohmann::json::parse(in, nullptr, false);
+    IA_CHECK(!cj.is_discarded() && cj.is_object(), ErrorKind::Format, "{}/case.json: not a JSON object", case_dir);
+    r.case_name = cj.value("case", r.case_name);
+    r.model_type = cj.value("model_type", "");
+    r.hf_class = cj.value("hf_class", "");
+    r.family = cj.value("family", "");
+    if (!model_supports(r.model_type, r.hf_class)) {
+      r.status = "unsupported";
+      r.message = "unsupported: " + r.model_type + "/" + r.hf_class;
+      return r;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    LoadOptions lo;
+    lo.hf_class = r.hf_class;
+    lo.device = opts.device;
+    auto model = load_model(case_dir, lo);
+    auto t1 = std::chrono::steady_clock::now();
+    r.load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+
+    std::map<std::string, Tensor> all_inputs;
+    for (auto& [n, t] : load_safetensors((fs::path(case_dir) / "inputs.safetensors").string())) all_inputs[n] = t;
+    std::map<std::string, Tensor> expected;
+    for (auto& [n, t] : load_safetensors((fs::path(case_dir) / "expected.safetensors").string())) expected[n] = t;
+
+    TensorMap fwd_inputs;
+    for (const auto& n : cj.value("forward_inputs", std::vector<std::string>{})) {
+      IA_CHECK(all_inputs.count(n), ErrorKind::Format, "{}: forward input '{}' not in inputs.safetensors", case_dir, n);
+      fwd_inputs[n] = all_inputs[n];
+    }
+    ForwardOptions fo;
+    if (cj.contains("forward_kwargs") && cj["forward_kwargs"].is_object())
+      fo.output_hidden_states = cj["forward_kwargs"].value("output_hidden_states", false);
+
+    std::map<std::string, Tensor> produced;
+    const std::vector<std::string> wanted = cj.value("outputs", std::vector<std::string>{});
+    bool wants_forward = false, wants_generation = false;
+    for (const auto& n : wanted) (n.rfind("generated_", 0) == 0 ? wants_generation : wants_forward) = true;
+    if (wants_forward)
+      for (auto& [n, t] : model->forward(fwd_inputs, fo)) produced[n] = t;
+    if (wants_generation && cj.contains("generation") && cj["generation"].is_object()) {
+      const auto& g = cj["generation"];
+      GenerationRequest req;
+      req.max_new_tokens = g.value("max_new_tokens", 10);
+      if (g.contains("pad_token_id") && g["pad_token_id"].is_number_integer()) req.pad_token_id = g["pad_token_id"];
+      if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
+        req.decoder_start_token_id = g["decoder_start_token_id"];
+      if (g.contains("eos_token_id") && g["eos_token_id"].is_number_integer())
+        req.eos_token_ids.push_back(g["eos_token_id"]);
+      req.return_logits = true;
+      TensorMap gen_inputs;
+      if (g.contains("inputs") && g["inputs"].is_object())
+        for (auto it = g["inputs"].begin(); it != g["inputs"].end(); ++it) {
+          const std::string src = it.value().get<std::string>();
+          IA_CHECK(all_inputs.count(src), ErrorKind::Format, "{}: generation input '{}' missing", case_dir, src);
+          gen_inputs[it.key()] = all_inputs[src];
+        }
+      for (const auto& n : cj.value("forward_inputs", std::vector<std::string>{}))
+        if (!gen_inputs.count(n) && n != "input_ids" && n != "attention_mask" && n != "decoder_input_ids" &&
+            n != "decoder_attention_mask")
+          gen_inputs[n] = all_inputs[n];
+      for (auto& [n, t] : model->generate(gen_inputs, req)) produced[n] = t;
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    r.run_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
+
+    bool all = true;
+    for (const auto& n : wanted) {
+      IA_CHECK(expected.count(n), ErrorKind::Format, "{}: output '{}' missing from expected.safetensors", case_dir, n);
+      auto it = produced.find(n);
+      OutputComparison c = compare(n, it == produced.end() ? Tensor() : it->second, expected[n], opts);
+      all = all && c.passed;
+      r.outputs.push_back(std::move(c));
+    }
+    r.status = all ? "passed" : "failed";
+  } catch (const Error& e) {
+    r.status = e.kind() == ErrorKind::Unsupported ? "unsupported" : "error";
+    r.message = e.what();
+  } catch (const std::exception& e) {
+    r.status = "error";
+    r.message = e.what();
+  }
+  return r;
+}
+
+}  // namespace ia

@@ -1,0 +1,40 @@
+// Runs one HF conformance case (tests/data/conformance/<case>/): loads the checkpoint through the normal
+// loader, feeds inputs.safetensors, compares every output case.json lists against expected.safetensors.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace ia {
+
+struct OutputComparison {
+  std::string name;
+  std::vector<int64_t> shape, expected_shape;
+  double max_abs_err = 0.0, max_rel_err = 0.0;
+  bool passed = false;
+  std::string note;  // why it failed when it is not a numeric miss (missing output, shape mismatch, ...)
+};
+
+struct ConformanceResult {
+  std::string case_name, case_dir, model_type, hf_class, family;
+  std::string status;  // "passed", "failed", "unsupported", "error"
+  std::string message; // unsupported/error detail
+  std::string device;
+  double load_ms = 0.0, run_ms = 0.0;
+  std::vector<OutputComparison> outputs;
+  bool passed() const { return status == "passed"; }
+  nlohmann::json to_json() const;
+};
+
+struct ConformanceOptions {
+  Device device = Device::cpu();
+  double atol = 1e-4;
+  double rtol = 1e-4;  // an element passes if |got - want| <= max(atol, rtol * |want|)
+};
+
+ConformanceResult run_conformance_case(const std::string& case_dir, const ConformanceOptions& opts);
+
+}  // namespace ia
