@@ -14,12 +14,14 @@ struct Args {
   std::string device = "cpu";
   double atol = 1e-4;
   double rtol = 1e-4;
+  std::string dump;
 };
 
 int run(const Args& a) {
   ia::ConformanceOptions o;
   o.atol = a.atol;
   o.rtol = a.rtol;
+  o.dump_path = a.dump;
   const bool json = ia::cli::globals().json;
   int failed = 0;
   for (const auto& dir : a.cases) {
@@ -61,6 +63,7 @@ void setup(CLI::App& app) {
   c->add_option("--device", args->device, "cpu | cuda[:N] | auto")->capture_default_str();
   c->add_option("--atol", args->atol, "absolute tolerance")->capture_default_str();
   c->add_option("--rtol", args->rtol, "relative tolerance for large values")->capture_default_str();
+  c->add_option("--dump", args->dump, "write the produced outputs to this safetensors file (debugging)");
   c->add_flag("--json", ia::cli::globals().json, "one JSON object per case");
   c->callback([args] { ia::cli::set_exit_code(run(*args)); });
 }

@@ -18,6 +18,7 @@ IA_DEFINE_OP(embedding)
 IA_DEFINE_OP(concat)
 IA_DEFINE_OP(reduce)
 IA_DEFINE_OP(argmax)
+IA_DEFINE_OP(gather_last)
 IA_DEFINE_OP(attention)
 
 namespace ia::ops {
@@ -274,6 +275,17 @@ Tensor argmax(const Tensor& x) {
   shape.pop_back();
   Tensor out = Tensor::empty(shape, DType::I64, x.device());
   kernels::argmax().get(x.device().type)(xc, out);
+  return out;
+}
+
+Tensor gather_last(const Tensor& x, const Tensor& index) {
+  same_device("gather_last", x, index);
+  IA_CHECK(x.ndim() >= 2 && index.ndim() == 2 && index.dim(0) == x.dim(-2) && index.dtype() == DType::I64,
+           ErrorKind::InvalidArgument, "gather_last: x {} index {}", x.describe(), index.describe());
+  Shape shape = x.shape();
+  shape.back() = index.dim(1);
+  Tensor out = Tensor::empty(shape, DType::F32, x.device());
+  kernels::gather_last().get(x.device().type)(f32_contig(x), index.contiguous(), out);
   return out;
 }
 

@@ -65,6 +65,8 @@ Tensor index_select(const Tensor& x, const Tensor& index);  // rows of x (dim 0)
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor reduce(ReduceOp op, const Tensor& x);  // over last dim, keeps rank-1 shape
 Tensor argmax(const Tensor& x);               // over last dim -> i64
+// out[..., i, j] = x[..., i, index[i, j]]: x [..., Sq, R], index i64 [Sq, Sk] (shared by leading dims).
+Tensor gather_last(const Tensor& x, const Tensor& index);
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args);
 
@@ -87,5 +89,6 @@ IA_DECLARE_OP(softmax, void (*)(const ia::Tensor& x, ia::Tensor& out))
 IA_DECLARE_OP(embedding, void (*)(const ia::Tensor& table, const ia::Tensor& ids, ia::Tensor& out))
 IA_DECLARE_OP(concat, void (*)(const std::vector<ia::Tensor>& xs, int dim, ia::Tensor& out))
 IA_DECLARE_OP(reduce, void (*)(ia::ReduceOp op, const ia::Tensor& x, ia::Tensor& out))
+IA_DECLARE_OP(gather_last, void (*)(const ia::Tensor& x, const ia::Tensor& index, ia::Tensor& out))
 IA_DECLARE_OP(argmax, void (*)(const ia::Tensor& x, ia::Tensor& out))
 IA_DECLARE_OP(attention, void (*)(const ia::Tensor& q, const ia::Tensor& k, const ia::Tensor& v, const ia::AttentionArgs& args, ia::Tensor& out))

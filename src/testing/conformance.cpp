@@ -159,6 +159,11 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
     auto t2 = std::chrono::steady_clock::now();
     r.run_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
 
+    if (!opts.dump_path.empty()) {
+      NamedTensors dump;
+      for (auto& [n, t] : produced) dump.emplace_back(n, t);
+      save_safetensors(opts.dump_path, dump);
+    }
     bool all = true;
     for (const auto& n : wanted) {
       IA_CHECK(expected.count(n), ErrorKind::Format, "{}: output '{}' missing from expected.safetensors", case_dir, n);

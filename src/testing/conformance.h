@@ -33,6 +33,7 @@ struct ConformanceOptions {
   Device device = Device::cpu();
   double atol = 1e-4;
   double rtol = 1e-4;  // an element passes if |got - want| <= max(atol, rtol * |want|)
+  std::string dump_path;  // when set, the produced outputs are written there (safetensors) for debugging
 };
 
 ConformanceResult run_conformance_case(const std::string& case_dir, const ConformanceOptions& opts);

@@ -124,6 +124,23 @@ void argmax_cpu(const Tensor& x, Tensor& out) {
   }
 }
 
+void gather_last_cpu(const Tensor& x, const Tensor& index, Tensor& out) {
+  const int64_t R = x.dim(-1), Sq = index.dim(0), Sk = index.dim(1);
+  const int64_t outer = x.numel() / (Sq * R);
+  const float* xp = x.data<float>();
+  const int64_t* ip = index.data<int64_t>();
+  for (int64_t i = 0; i < Sq * Sk; ++i)
+    IA_CHECK(ip[i] >= 0 && ip[i] < R, ErrorKind::InvalidArgument, "gather_last: index {} out of range [0, {})", ip[i], R);
+  float* o = out.data<float>();
+  parallel_for(0, outer * Sq, 16, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t i = r % Sq;
+      const float* xr = xp + r * R;
+      for (int64_t j = 0; j < Sk; ++j) o[r * Sk + j] = xr[ip[i * Sk + j]];
+    }
+  });
+}
+
 void embedding_cpu(const Tensor& table, const Tensor& ids, Tensor& out) {
   const int64_t V = table.dim(0), D = table.dim(1), n = ids.numel();
   float* o = out.data<float>();
@@ -159,4 +176,5 @@ IA_REGISTER_KERNEL(rms_norm, ia::DeviceType::CPU, ia::cpu::rms_norm_cpu)
 IA_REGISTER_KERNEL(softmax, ia::DeviceType::CPU, ia::cpu::softmax_cpu)
 IA_REGISTER_KERNEL(reduce, ia::DeviceType::CPU, ia::cpu::reduce_cpu)
 IA_REGISTER_KERNEL(argmax, ia::DeviceType::CPU, ia::cpu::argmax_cpu)
+IA_REGISTER_KERNEL(gather_last, ia::DeviceType::CPU, ia::cpu::gather_last_cpu)
 IA_REGISTER_KERNEL(embedding, ia::DeviceType::CPU, ia::cpu::embedding_cpu)
