@@ -308,8 +308,13 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     IA_CHECK(args.key_mask.ndim() == 2 && args.key_mask.dim(0) == B && args.key_mask.dim(1) == Sk,
              ErrorKind::InvalidArgument, "attention: key_mask {} for batch {} keys {}", args.key_mask.describe(), B,
              Sk);
+  if (args.query_mask.defined())
+    IA_CHECK(args.query_mask.ndim() == 2 && args.query_mask.dim(0) == B && args.query_mask.dim(1) == Sq,
+             ErrorKind::InvalidArgument, "attention: query_mask {} for batch {} queries {}",
+             args.query_mask.describe(), B, Sq);
   AttentionArgs a = args;
   if (a.key_mask.defined()) a.key_mask = a.key_mask.contiguous();
+  if (a.query_mask.defined()) a.query_mask = a.query_mask.contiguous();
   if (a.bias.defined()) {
     IA_CHECK(a.bias.ndim() == 4 && (a.bias.dim(0) == 1 || a.bias.dim(0) == B) &&
                  (a.bias.dim(1) == 1 || a.bias.dim(1) == Hq) && (a.bias.dim(2) == 1 || a.bias.dim(2) == Sq) &&

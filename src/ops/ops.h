@@ -25,6 +25,7 @@ enum class ReduceOp { Sum, Mean, Max, Min };
 struct AttentionArgs {
   float scale = 1.0f;
   Tensor key_mask;         // optional [B, Sk], any numeric dtype; 0 = masked
+  Tensor query_mask;       // optional [B, Sq]; 0 = every key masked for that query (DeBERTa's 2-D mask product)
   Tensor bias;             // optional f32 [Bb, Hb, Sqb, Sk], Bb in {1,B}, Hb in {1,Hq}, Sqb in {1,Sq}
   bool causal = false;
   int64_t q_offset = 0;    // absolute position of query 0 among the keys (Sk - Sq with a KV cache)

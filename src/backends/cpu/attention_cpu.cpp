@@ -28,6 +28,12 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     keymask.resize(m.size());
     for (size_t i = 0; i < m.size(); ++i) keymask[i] = m[i] != 0.0;
   }
+  std::vector<uint8_t> querymask;  // [B, Sq] 1 = may attend
+  if (args.query_mask.defined()) {
+    auto m = args.query_mask.to_vector<double>();
+    querymask.resize(m.size());
+    for (size_t i = 0; i < m.size(); ++i) querymask[i] = m[i] != 0.0;
+  }
   const float* bias = args.bias.defined() ? args.bias.data<float>() : nullptr;
   int64_t bsb = 0, bsh = 0, bsq = 0;
   if (bias) {
@@ -50,10 +56,11 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
       const float* kbase = kp + b * ks[0] + kh * ks[1];
       const float* vbase = vp + b * vs[0] + kh * vs[1];
       const int64_t pos = i + args.q_offset;
+      const bool query_ok = querymask.empty() || querymask[b * Sq + i];
       int64_t nvis = 0;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < Sk; ++j) {
-        bool vis = keymask.empty() || keymask[b * Sk + j];
+        bool vis = query_ok && (keymask.empty() || keymask[b * Sk + j]);
         if (args.causal && j > pos) vis = false;
         if (args.sliding_window > 0 && pos - j >= args.sliding_window) vis = false;
         visible[j] = vis;

@@ -169,7 +169,7 @@ class DebertaV2 : public Model {
     }
     std::vector<Tensor> hs{x};
     for (const auto& L : layers_) {
-      x = layer(L, x, mask, maskf, rel, c2p_index, p2c_index);
+      x = layer(L, x, mask, rel, c2p_index, p2c_index);
       hs.push_back(x);
     }
     NamedTensors out;
@@ -210,9 +210,9 @@ class DebertaV2 : public Model {
     p2c = p2c.to(word_.weight.device());
   }
 
-  Tensor layer(const Layer& L, const Tensor& h, const Tensor& mask, const Tensor& maskf, const Tensor& rel,
+  Tensor layer(const Layer& L, const Tensor& h, const Tensor& mask, const Tensor& rel,
                const Tensor& c2p_index, const Tensor& p2c_index) const {
-    const int64_t heads = k_.heads, B = h.dim(0), S = h.dim(1);
+    const int64_t heads = k_.heads;
     Tensor q = layers::split_heads(L.q(h), heads);
     Tensor k = layers::split_heads(L.k(h), heads);
     Tensor v = layers::split_heads(L.v(h), heads);
@@ -221,6 +221,7 @@ class DebertaV2 : public Model {
     AttentionArgs args;
     args.scale = inv_scale;
     args.key_mask = mask;
+    args.query_mask = mask;  // HF masks scores with mask_i * mask_j: padded query rows are fully masked
     if (k_.relative_attention && (k_.c2p || k_.p2c)) {
       Tensor score;
       Tensor rel3 = rel.view({1, rel.dim(0), rel.dim(1)});
@@ -239,9 +240,7 @@ class DebertaV2 : public Model {
       }
       args.bias = ops::scale(score, inv_scale);
     }
-    Tensor ctx = ops::attention(q, k, v, args);  // [B, S, H, D]
-    // XSoftmax zeroes the probabilities of padded query rows.
-    ctx = layers::merge_heads(ops::mul(ctx, maskf.view({B, S, 1, 1})));
+    Tensor ctx = layers::merge_heads(ops::attention(q, k, v, args));
     Tensor a = L.attn_norm(ops::add(L.attn_out(ctx), h));
     Tensor i = ops::activation(L.inter(a), k_.act);
     return L.out_norm(ops::add(L.out(i), a));
