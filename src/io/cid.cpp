@@ -188,7 +188,9 @@ std::string Cid::binary() const {
 
 std::string Cid::to_string() const {
   if (version == 0) return base58_encode(binary());
-  return "b" + base32_lower(binary());
+  std::string out = "b";
+  out += base32_lower(binary());
+  return out;
 }
 
 // ---- protobuf (dag-pb, UnixFS) ----
@@ -451,7 +453,8 @@ std::string car_header(const std::vector<Cid>& roots) {
   IA_CHECK(roots.size() < 24, ErrorKind::InvalidArgument, "CAR with {} roots", roots.size());
   h.push_back(char(0x80 + roots.size()));
   for (const auto& r : roots) {
-    std::string b = std::string(1, '\0') + r.binary();
+    std::string b(1, '\0');
+    b += r.binary();
     h.push_back(char(0xd8));
     h.push_back(char(0x2a));
     h.push_back(char(0x58));
