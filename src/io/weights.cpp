@@ -154,7 +154,9 @@ Tensor WeightLoader::fetch(const std::string& name, const Shape& expected, bool 
   const std::string full = full_name(name);
   if (synthetic_) {
     report_->used.insert(full);
-    return synthesize(seed_, full, expected).to(device_);
+    Tensor t = synthesize(seed_, full, expected);
+    if (report_->keep_synthesized) report_->synthesized.emplace_back(full, t);
+    return t.to(device_);
   }
   if (!ckpt_->has(full)) {
     if (optional) return Tensor();

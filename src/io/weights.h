@@ -39,6 +39,8 @@ struct LoadReport {
   std::vector<std::string> missing;                        // expected by the model, absent from the checkpoint
   std::vector<std::string> mismatched;                     // present with the wrong shape (message per tensor)
   std::vector<std::string> unexpected(const Checkpoint& ckpt) const;  // in the checkpoint, never used
+  bool keep_synthesized = false;     // synthetic loaders: remember what was made (to write a checkpoint)
+  NamedTensors synthesized;
 };
 
 class WeightLoader {

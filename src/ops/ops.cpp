@@ -1,6 +1,7 @@
 #include "ops/ops.h"
 
 #include <algorithm>
+#include <atomic>
 
 IA_DEFINE_OP(fill)
 IA_DEFINE_OP(copy)
@@ -22,6 +23,14 @@ IA_DEFINE_OP(gather_last)
 IA_DEFINE_OP(attention)
 
 namespace ia::ops {
+
+namespace {
+std::atomic<uint64_t> g_flops{0};
+}  // namespace
+
+uint64_t flops_counted() { return g_flops.load(); }
+void reset_flops() { g_flops.store(0); }
+void count_flops(uint64_t n) { g_flops.fetch_add(n, std::memory_order_relaxed); }
 
 namespace {
 
@@ -100,6 +109,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = Tensor::empty(out_shape, DType::F32, x.device());
   Tensor out2 = out.view({x2.dim(0), N});
   Tensor b = bias.defined() ? f32_contig(bias) : Tensor();
+  count_flops(2ull * x2.dim(0) * N * K);
   kernels::linear().get(x.device().type)(x2, weight.contiguous(), b, out2);
   return out;
 }
@@ -129,6 +139,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, floa
   out_shape.push_back(N);
   Tensor out = Tensor::empty(out_shape, DType::F32, a.device());
   Tensor c3 = out.view({B, M, N});
+  count_flops(2ull * B * M * N * Ka);
   kernels::matmul().get(a.device().type)(a3, b3, c3, trans_a, trans_b, alpha);
   return out;
 }
@@ -324,6 +335,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     a.bias = f32_contig(a.bias);
   }
   Tensor out = Tensor::empty({B, Sq, Hq, v.dim(3)}, DType::F32, q.device());
+  count_flops(2ull * B * Hq * Sq * Sk * (D + v.dim(3)));
   kernels::attention().get(q.device().type)(last_contig(q), last_contig(k), last_contig(v), a, out);
   return out;
 }

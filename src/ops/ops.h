@@ -35,6 +35,11 @@ struct AttentionArgs {
 
 namespace ops {
 
+// Floating-point operations issued through linear/matmul/attention since the last reset (for benchmarks).
+uint64_t flops_counted();
+void reset_flops();
+void count_flops(uint64_t n);
+
 // In-place and copies.
 void fill_(Tensor& out, double value);
 void copy_(Tensor& dst, const Tensor& src);      // same device; converts dtype; src may be strided/broadcast
