@@ -112,11 +112,13 @@ class Fetcher {
       if (o_.car && root.codec == Codec::DagPb) block(root, true);  // one CAR with the whole file
       std::vector<Leaf> leaves;
       uint64_t size = plan(root, 0, UINT64_MAX, fd, leaves);
+      bool raw_root = size == UINT64_MAX;  // one raw block: its size is known once fetched
+      int id = progress_.add_file(name, raw_root ? expected_size : int64_t(size));
+      uint64_t fetched = fetch_leaves(leaves, fd, id);
+      if (raw_root) size = fetched;
+      progress_.finish(id);
       IA_CHECK(expected_size < 0 || uint64_t(expected_size) == size, ErrorKind::Format,
                "{} ({}): the manifest says {} bytes, the DAG holds {}", name, root.to_string(), expected_size, size);
-      int id = progress_.add_file(name, int64_t(size));
-      fetch_leaves(leaves, fd, id);
-      progress_.finish(id);
       IA_CHECK(::ftruncate(fd, off_t(size)) == 0, ErrorKind::Io, "cannot size {}: {}", dest, std::strerror(errno));
       ::close(fd);
       std::lock_guard<std::mutex> g(mu_);
@@ -202,13 +204,16 @@ class Fetcher {
     return size;
   }
 
-  void fetch_leaves(std::vector<Leaf>& leaves, int fd, int progress_id) {
+  // Fetches the queued leaves in parallel, writing each at its offset; returns the bytes written.
+  uint64_t fetch_leaves(std::vector<Leaf>& leaves, int fd, int progress_id) {
     if (leaves.size() == 1 && leaves[0].size == UINT64_MAX) {  // a raw root: the whole file is one block
       std::string b = block(leaves[0].cid);
       write_at(fd, b, 0);
       progress_.advance(progress_id, int64_t(b.size()));
-      return;
+      return b.size();
     }
+    uint64_t total = 0;
+    for (const auto& l : leaves) total += l.size;
     std::atomic<size_t> next{0};
     std::mutex err_mu;
     std::exception_ptr err;
@@ -239,6 +244,7 @@ class Fetcher {
     worker();
     for (auto& t : threads) t.join();
     if (err) std::rethrow_exception(err);
+    return total;
   }
 
   static void write_at(int fd, std::string_view data, uint64_t offset) {
