@@ -13,6 +13,14 @@ PACKAGES=(
   python3
 )
 
+# The cid tests recompute their reference CIDs with the JavaScript IPFS importer when node and npm exist
+# (npm registry only; the committed vectors are checked either way).
+NPM_CID_DIR="$(dirname "$0")/../tests/servers/npm-cid"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$NPM_CID_DIR/node_modules/ipfs-unixfs-importer" ]; then
+  (cd "$NPM_CID_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "install-deps: npm ci in tests/servers/npm-cid failed; CidNpm tests will be skipped"
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -143,6 +143,7 @@ TEST_F(HubTest, RevisionPinning) {
   EXPECT_NE(read_file(main + "/config.json").find("\"hidden_size\": 8"), std::string::npos);
   EXPECT_EQ(c.snapshot_download("org/tiny", kC1), v1) << "a commit id is a revision too";
   EXPECT_EQ(c.download_file("org/tiny", kC1, "model.safetensors"), v1 + "/model.safetensors");
+  ScopedEnv online("HF_HUB_OFFLINE", "0");
   ScopedEnv cache("HF_HUB_CACHE", cache_.path());
   ScopedEnv ep("HF_ENDPOINT", hub_.url());
   EXPECT_EQ(resolve_model("org/tiny@v1"), v1);
