@@ -250,7 +250,7 @@ std::string HubClient::fetch_blob(const std::string& repo, const FileMeta& meta,
       fs::remove(part, ec);
       have = 0;
     }
-    if (progress_) progress_->advance(progress_id, 0);
+    if (progress_) progress_->set_done(progress_id, have);
     int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     IA_CHECK(fd >= 0, ErrorKind::Io, "cannot write {}: {}", part, std::strerror(errno));
     int64_t written = 0;
@@ -265,7 +265,10 @@ std::string HubClient::fetch_blob(const std::string& repo, const FileMeta& meta,
     req.on_body = [&](long status, std::string_view chunk) {
       if (!truncated) {
         truncated = true;
-        if (status != 206) have = 0;  // the server ignored the Range: start over
+        if (status != 206) {  // the server ignored the Range: start over
+          have = 0;
+          if (progress_) progress_->set_done(progress_id, 0);
+        }
         if (::ftruncate(fd, have) != 0 || ::lseek(fd, have, SEEK_SET) < 0) {
           write_error = std::strerror(errno);
           return false;

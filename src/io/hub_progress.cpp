@@ -61,6 +61,11 @@ void DownloadProgress::advance(int id, int64_t bytes) {
   if (enabled_) draw_locked(false);
 }
 
+void DownloadProgress::set_done(int id, int64_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  items_[size_t(id)].done = bytes;
+}
+
 void DownloadProgress::finish(int id) {
   std::lock_guard<std::mutex> g(mu_);
   auto& it = items_[size_t(id)];

@@ -17,7 +17,8 @@ class DownloadProgress {
 
   int add_file(const std::string& name, int64_t size);  // size < 0: unknown
   void set_size(int id, int64_t size);
-  void advance(int id, int64_t bytes);  // bytes received (possibly resumed bytes at start)
+  void advance(int id, int64_t bytes);  // bytes received
+  void set_done(int id, int64_t bytes);  // restart the count (a resumed or restarted transfer)
   void finish(int id);
   bool enabled() const { return enabled_; }
 
