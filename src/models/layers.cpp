@@ -47,6 +47,22 @@ Tensor split_heads(const Tensor& x, int64_t heads) {
 
 Tensor merge_heads(const Tensor& x) { return x.contiguous().view({x.dim(0), x.dim(1), x.dim(2) * x.dim(3)}); }
 
+Tensor apply_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin, bool interleaved) {
+  const int64_t B = x.dim(0), H = x.dim(1), S = x.dim(2), D = x.dim(3), half = D / 2;
+  IA_CHECK(D % 2 == 0 && cos.numel() == S * half && sin.numel() == S * half, ErrorKind::InvalidArgument,
+           "apply_rotary: x {} with cos {} sin {}", x.describe(), cos.describe(), sin.describe());
+  const Tensor c = cos.reshape({1, 1, S, half}), s = sin.reshape({1, 1, S, half});
+  if (interleaved) {
+    Tensor xv = x.contiguous().view({B, H, S, half, 2});
+    Tensor x0 = xv.select(-1, 0), x1 = xv.select(-1, 1);
+    Tensor o0 = ops::sub(ops::mul(x0, c), ops::mul(x1, s));
+    Tensor o1 = ops::add(ops::mul(x1, c), ops::mul(x0, s));
+    return ops::concat({o0.unsqueeze(-1), o1.unsqueeze(-1)}, -1).view({B, H, S, D});
+  }
+  Tensor x1 = x.slice(-1, 0, half), x2 = x.slice(-1, half, D);
+  return ops::concat({ops::sub(ops::mul(x1, c), ops::mul(x2, s)), ops::add(ops::mul(x2, c), ops::mul(x1, s))}, -1);
+}
+
 Tensor arange(int64_t n, int64_t start) {
   Tensor t = Tensor::empty({n}, DType::I64);
   int64_t* p = t.data<int64_t>();

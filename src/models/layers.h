@@ -43,6 +43,10 @@ Tensor split_heads(const Tensor& x, int64_t heads);
 // [B, S, H, D] (attention output) -> [B, S, H*D].
 Tensor merge_heads(const Tensor& x);
 
+// Rotary embedding composed from elementwise ops, for encoders: x [B, H, S, D], cos/sin [S, D/2] (one angle
+// per feature pair). interleaved: pairs (2i, 2i+1) (RoFormer/GPT-J); else pairs (i, i + D/2) (rotate_half).
+Tensor apply_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin, bool interleaved);
+
 // Host helpers for building index tensors.
 Tensor arange(int64_t n, int64_t start = 0);  // i64 [n]
 // An i64 [B, S] tensor of `value`.
