@@ -1,0 +1,44 @@
+// The text-generation engine over CausalLM::step: prefill, then incremental decode with a preallocated state;
+// greedy or seeded sampling (temperature, top-k, top-p, min-p, repetition penalty), EOS and stop strings,
+// left-padded batches with per-row finishing, token streaming. Mirrors transformers' GenerationMixin.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "generation/sampling.h"
+#include "models/causal_lm.h"
+
+namespace ia::generation {
+
+struct GenerationSettings {
+  int64_t max_new_tokens = 20;
+  SamplingParams sampling;
+  std::vector<int64_t> eos_token_ids;  // empty: never stop early on a token
+  int64_t pad_token_id = 0;            // fills finished rows (HF)
+  // Stop strings: a row finishes once its decoded new text contains one (needs `decode`).
+  std::vector<std::string> stop_strings;
+  std::function<std::string(const std::vector<int64_t>&)> decode;
+  bool return_logits = false;  // raw (unprocessed) logits of every new token, like HF output_logits
+  // Called after every decode step with the token chosen for each row (pad for finished rows).
+  std::function<void(int64_t step, const std::vector<int64_t>& tokens)> on_tokens;
+};
+
+struct GenerationOutput {
+  Tensor ids;     // i64 [B, P + n]: prompt + new tokens (HF generated sequences)
+  Tensor logits;  // f32 [B, n, V] when return_logits
+  int64_t new_tokens = 0;
+  std::vector<std::string> finish_reason;  // per row: "eos", "stop_string", "length"
+  double prefill_seconds = 0.0;  // time in model steps only (no sampling, no tokenization)
+  std::vector<double> decode_step_seconds;
+};
+
+// input_ids i64 [B, P] (left-padded when rows differ), attention_mask [B, P] (optional: all ones).
+// Positions follow HF generate: cumsum(attention_mask) - 1, padding positions set to 1.
+// Errors (InvalidArgument): empty prompt, ids outside [0, vocab), P + max_new_tokens beyond the model's
+// maximum positions, negative max_new_tokens.
+GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
+                          const GenerationSettings& settings);
+
+}  // namespace ia::generation

@@ -1,0 +1,78 @@
+#include "models/causal_lm.h"
+
+#include "generation/generate.h"
+#include "models/layers.h"
+
+namespace ia {
+
+KVCache::KVCache(int64_t layers, int64_t batch, int64_t kv_heads, int64_t capacity, int64_t head_dim,
+                 int64_t v_head_dim, Device device)
+    : DecoderState(batch, capacity) {
+  for (int64_t l = 0; l < layers; ++l) {
+    k_.push_back(Tensor::empty({batch, kv_heads, capacity, head_dim}, DType::F32, device));
+    v_.push_back(Tensor::empty({batch, kv_heads, capacity, v_head_dim}, DType::F32, device));
+  }
+}
+
+size_t KVCache::nbytes() const {
+  size_t n = 0;
+  for (size_t i = 0; i < k_.size(); ++i) n += k_[i].nbytes() + v_[i].nbytes();
+  return n;
+}
+
+Tensor CausalLM::default_position_ids(const Tensor& attention_mask) const {
+  const int64_t B = attention_mask.dim(0), S = attention_mask.dim(1);
+  Tensor pos = Tensor::empty({B, S}, DType::I64);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < S; ++i) pos.data<int64_t>()[b * S + i] = i;
+  return pos;
+}
+
+NamedTensors CausalLM::forward(const TensorMap& inputs, const ForwardOptions& opts) {
+  auto it = inputs.find("input_ids");
+  IA_CHECK(it != inputs.end() && it->second.defined(), ErrorKind::InvalidArgument, "missing input 'input_ids'");
+  Tensor ids = it->second.to(Device::cpu()).to(DType::I64).contiguous();
+  IA_CHECK(ids.ndim() == 2 && ids.dim(1) > 0, ErrorKind::InvalidArgument, "input_ids must be [batch, seq>0], got {}",
+           ids.describe());
+  const int64_t B = ids.dim(0), S = ids.dim(1);
+  const int64_t V = vocab_size();
+  for (int64_t t : ids.to_vector<int64_t>())
+    IA_CHECK(t >= 0 && t < V, ErrorKind::InvalidArgument, "input_ids: token id {} outside the vocabulary [0, {})", t, V);
+  IA_CHECK(max_positions() == 0 || S <= max_positions(), ErrorKind::InvalidArgument,
+           "sequence length {} exceeds the model's maximum of {} positions", S, max_positions());
+  StepInput in;
+  in.input_ids = ids;
+  auto m = inputs.find("attention_mask");
+  in.attention_mask = m != inputs.end() && m->second.defined() ? m->second.to(Device::cpu()).to(DType::I64).contiguous()
+                                                                 : layers::full_i64({B, S}, 1);
+  IA_CHECK(in.attention_mask.shape() == ids.shape(), ErrorKind::InvalidArgument, "attention_mask {} for input_ids {}",
+           in.attention_mask.describe(), ids.describe());
+  auto p = inputs.find("position_ids");
+  in.position_ids = p != inputs.end() && p->second.defined() ? p->second.to(Device::cpu()).to(DType::I64).contiguous()
+                                                               : default_position_ids(in.attention_mask);
+  std::vector<Tensor> hs;
+  if (opts.output_hidden_states) in.hidden_states = &hs;
+  auto state = new_state(B, S);
+  NamedTensors out;
+  out.emplace_back("logits", step(*state, in));
+  for (size_t i = 0; i < hs.size(); ++i) out.emplace_back("hidden_states." + std::to_string(i), hs[i]);
+  return out;
+}
+
+NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest& req) {
+  auto it = inputs.find("input_ids");
+  IA_CHECK(it != inputs.end(), ErrorKind::InvalidArgument, "generate: missing input 'input_ids'");
+  auto m = inputs.find("attention_mask");
+  generation::GenerationSettings s;
+  s.max_new_tokens = req.max_new_tokens;
+  s.eos_token_ids = req.eos_token_ids;
+  s.pad_token_id = req.pad_token_id;
+  s.return_logits = req.return_logits;
+  auto r = generation::generate(*this, it->second, m != inputs.end() ? m->second : Tensor(), s);
+  NamedTensors out;
+  out.emplace_back("generated_ids", r.ids);
+  if (req.return_logits) out.emplace_back("generated_logits", r.logits);
+  return out;
+}
+
+}  // namespace ia
