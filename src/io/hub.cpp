@@ -392,7 +392,7 @@ std::string HubClient::cached_snapshot(const std::string& repo, const std::strin
   auto commit = cache_.resolve_ref(repo, revision);
   std::string dir = commit ? cache_.snapshot_dir(repo, *commit) : std::string();
   IA_CHECK(commit && fs::is_directory(dir), ErrorKind::NotFound,
-           "{}: {}@{} is not in the cache {}; run `ipfs-accelerate download {}{}` while online", why, repo, revision,
+           "{}, and {}@{} is not in the cache {}; run `ipfs-accelerate download {}{}` while online", why, repo, revision,
            cache_.root(), repo, revision == "main" ? "" : " --revision " + revision);
   return dir;
 }
@@ -409,6 +409,12 @@ std::string HubClient::snapshot_download(const std::string& repo, const std::str
     return dir;
   }
   const std::string& commit = listing.commit;
+  DownloadProgress progress(opts_.progress);  // one board for the index and the files
+  progress_ = &progress;
+  struct Reset {
+    DownloadProgress*& p;
+    ~Reset() { p = nullptr; }
+  } reset{progress_};
   std::vector<std::string> files;
   if (patterns.empty()) {
     std::string note;
@@ -430,8 +436,6 @@ std::string HubClient::snapshot_download(const std::string& repo, const std::str
            patterns.empty() ? std::string(" what a model needs") : " --include " + fmt::format("{}", fmt::join(patterns, " ")));
   cache_.write_ref(repo, revision, commit);
 
-  DownloadProgress progress(opts_.progress);
-  progress_ = &progress;
   std::atomic<size_t> next{0};
   std::mutex err_mu;
   std::exception_ptr first_error;
@@ -456,7 +460,6 @@ std::string HubClient::snapshot_download(const std::string& repo, const std::str
   for (size_t i = 0; i + 1 < n; ++i) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
-  progress_ = nullptr;
   if (first_error) std::rethrow_exception(first_error);
   return cache_.snapshot_dir(repo, commit);
 }

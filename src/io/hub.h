@@ -11,6 +11,8 @@
 
 namespace ia {
 
+class DownloadProgress;
+
 struct HubOptions {
   std::string endpoint = "https://huggingface.co";  // HF_ENDPOINT
   std::string token;                                // HF_TOKEN, HUGGING_FACE_HUB_TOKEN, or $HF_HOME/token
@@ -67,7 +69,7 @@ class HubClient {
   std::vector<std::string> auth_headers() const;
   HubOptions opts_;
   HubCache cache_;
-  class DownloadProgress* progress_ = nullptr;
+  DownloadProgress* progress_ = nullptr;
 };
 
 // The files a model needs from a repo listing: configs and tokenizer files (*.json, *.txt, *.model,
