@@ -400,3 +400,40 @@ TEST(ModelSpec, Classification) {
 
 }  // namespace
 }  // namespace ia
+
+namespace ia {
+namespace {
+
+std::string run_cli(const std::string& args, int* rc) {
+  std::string out;
+  FILE* p = ::popen((std::string(IA_CLI_PATH) + " " + args + " 2>&1").c_str(), "r");
+  char buf[1024];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  int status = ::pclose(p);
+  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST(DownloadCli, OfflineMissIsAClearError) {
+  TempDir cache;
+  ScopedEnv hermetic("HF_HUB_CACHE", cache.path());  // inherited by the CLI
+  int rc = 0;
+  std::string out = run_cli("download org/absent@v2 --offline", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("offline mode"), std::string::npos) << out;
+  EXPECT_NE(out.find("org/absent@v2 is not in the cache"), std::string::npos) << out;
+  EXPECT_NE(out.find("--revision v2"), std::string::npos) << out;
+}
+
+TEST(DownloadCli, RejectsLocalPathsAndBadIds) {
+  int rc = 0;
+  std::string out = run_cli("download /", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("local path"), std::string::npos) << out;
+  out = run_cli("download 'a/b/c'", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("neither an existing path"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ia
