@@ -1,5 +1,6 @@
 #include "cli/device_flag.h"
 
+#include "backends/registry.h"
 #include "core/dispatch.h"
 #include "core/error.h"
 
@@ -17,6 +18,8 @@ DeviceChoice resolve_device_flag(const std::string& flag) {
   if (flag == "auto") return {Device::cpu(), "auto: cpu (no other backend with an executor in this build)"};
   Device d = Device::parse(flag);
   IA_CHECK(has_executor(d.type), ErrorKind::Unsupported, "device {}: no executor in this build", d.str());
+  // A backend's init hook fails with "<device>: not available (<reason>)" when this machine cannot run it.
+  if (auto init = executor_init(d.type)) init(d.index);
   return {d, "requested"};
 }
 
