@@ -1,0 +1,240 @@
+// The model test hierarchy: `ModelTest` runs the checks every model gets (loads and runs, output names and shapes,
+// finite, deterministic, batch/padding invariance, cached decoding, greedy generation, cross-backend agreement,
+// HF golden cases); one subclass per family knows how to build that family's inputs and what HF outputs to expect.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "testing/catalog.h"
+
+namespace ia::suite {
+
+struct CheckResult {
+  std::string name;
+  std::string status;  // "passed", "failed", "skipped", "unsupported"
+  std::string message; // numbers for a failure, reason for a skip
+  double ms = 0.0;
+  nlohmann::json to_json() const;
+  static CheckResult from_json(const nlohmann::json& j);
+};
+
+struct TestOptions {
+  Device device = Device::cpu();
+  std::vector<Device> reference_devices;  // other executing backends to compare with (cross-backend check)
+  std::string conformance_dir;            // HF golden cases (tests/data/conformance); empty: skipped
+  std::string weights = "tiny";           // tiny: synthesized config + WeightLoader::synthetic; hub: HF cache
+  std::string hub_dir;                    // --weights hub: the model directory
+  uint64_t seed = 0;
+  int64_t max_new_tokens = 4;
+};
+
+struct TestOutcome {
+  std::string status;  // "passed", "failed", "unsupported"
+  std::string message; // first failing check and its numbers, or what is unsupported
+  std::vector<CheckResult> checks;
+  nlohmann::json to_json() const;
+};
+
+// One row of a test batch: `id` seeds its content (so a row alone equals the same row in a batch), `length` is its
+// real length; shorter rows are padded to the longest.
+struct Row {
+  int64_t id = 0;
+  int64_t length = 0;
+};
+
+struct ExpectedOutput {
+  std::string name;
+  std::vector<int64_t> shape;  // -1: any size
+};
+
+class ModelTest {
+ public:
+  explicit ModelTest(const CatalogEntry& entry);
+  virtual ~ModelTest() = default;
+  // The test class for the entry's family.
+  static std::unique_ptr<ModelTest> create(const CatalogEntry& entry);
+  virtual const char* class_name() const = 0;
+
+  const CatalogEntry& entry() const { return entry_; }
+  // Empty when the engine implements the entry's model_type and architecture, else "unsupported: <type>/<class>".
+  std::string unsupported_reason() const;
+  // Runs every applicable check on o.device.
+  TestOutcome run(const TestOptions& o);
+
+ protected:
+  virtual TensorMap make_inputs(const std::vector<Row>& rows) const = 0;
+  // Real lengths of the rows of the padding check (equal lengths: batch invariance only).
+  virtual std::vector<Row> batch_rows() const { return {{1, 12}, {2, 8}}; }
+  virtual std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const { return {}; }
+  // Outputs that mix batch rows by definition (contrastive logits): excluded from the invariance check.
+  virtual bool batch_coupled(const std::string& output) const { return false; }
+  // Generation: the prompt inputs, and the forward inputs that recompute the logits of generated ids.
+  virtual TensorMap prompt_inputs(const std::vector<Row>& rows) const { return make_inputs(rows); }
+  virtual TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const;
+  virtual GenerationRequest generation_request() const;
+  // Index of the first recomputed logit that corresponds to generated_logits[:, 0].
+  virtual int64_t recompute_offset(const TensorMap& prompt) const;
+
+  // Helpers for subclasses.
+  const nlohmann::json& cfg() const { return config_; }
+  const nlohmann::json& text_cfg() const;  // text_config / decoder / the config itself
+  int64_t width() const;
+  int64_t vocab() const;
+  int64_t num_labels() const;
+  Tensor token_ids(const std::vector<Row>& rows, int64_t pad_id, bool left_pad = false) const;
+  Tensor attention_mask(const std::vector<Row>& rows, bool left_pad = false) const;
+  Tensor random_floats(const std::vector<Row>& rows, const Shape& per_row, uint64_t salt) const;
+  int64_t pad_id() const;
+  std::string suffix() const;  // architecture without its model prefix ("ForMaskedLM", "Model", ...)
+
+  CatalogEntry entry_;
+  nlohmann::json config_;
+
+ private:
+  std::unique_ptr<Model> build(Device device, const TestOptions& o) const;
+};
+
+// token ids with padding, attention mask and token types; base, MLM and classification heads
+class EncoderOnlyModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "EncoderOnlyModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+};
+
+// causal LM: right-padded prompts, logits [B, S, V], cached decoding and greedy generation
+class DecoderOnlyModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "DecoderOnlyModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+};
+
+// seq2seq: padded encoder input, decoder ids from decoder_start_token_id
+class EncoderDecoderModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "EncoderDecoderModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
+  int64_t recompute_offset(const TensorMap&) const override { return 0; }
+};
+
+// pixel_values [B, C, H, W] (video: [B, T, C, H, W]); batch invariance
+class VisionModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "VisionModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
+};
+
+// pixel_values plus token ids: dual encoders (contrastive logits), captioning decoders
+class VisionTextModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "VisionTextModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override { return {{1, 8}, {2, 8}}; }
+  bool batch_coupled(const std::string& output) const override;
+  TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
+  int64_t recompute_offset(const TensorMap& prompt) const override;
+};
+
+// raw audio (input_values) or log-mel features (input_features), with a decoder for seq2seq ASR
+class SpeechModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "SpeechModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override;
+  bool batch_coupled(const std::string& output) const override;
+  TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
+  int64_t recompute_offset(const TensorMap&) const override { return 0; }
+};
+
+// image tokens spliced into the prompt plus pixel_values; generative
+class MultimodalModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "MultimodalModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override;
+};
+
+// denoiser step: latents + timestep + text conditioning -> predicted noise of the latent shape
+class DiffusionModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "DiffusionModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
+};
+
+// routed experts inside a causal LM (or a switch seq2seq): the decoder checks with expert routing
+class MoEModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "MoEModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
+  int64_t recompute_offset(const TensorMap& prompt) const override;
+};
+
+// recurrent/SSM causal LM: recurrent decoding must equal the full scan
+class StateSpaceModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "StateSpaceModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+};
+
+// retrieval-augmented seq2seq: question ids plus a retrieved corpus (context ids, doc scores)
+class RAGModelTest : public ModelTest {
+ public:
+  using ModelTest::ModelTest;
+  const char* class_name() const override { return "RAGModelTest"; }
+
+ protected:
+  TensorMap make_inputs(const std::vector<Row>& rows) const override;
+  std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<Row> batch_rows() const override { return {{1, 8}, {2, 8}}; }
+  TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
+  int64_t recompute_offset(const TensorMap&) const override { return 0; }
+};
+
+}  // namespace ia::suite

@@ -1,0 +1,41 @@
+// Reports over suite results: the per-family coverage table (models in catalog / implemented / passing per backend
+// / coverage %), the per-backend status matrix, JUnit XML, JSON and a self-contained static HTML dashboard.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "testing/catalog.h"
+#include "testing/results_db.h"
+
+namespace ia::suite {
+
+struct FamilyCoverage {
+  std::string family;
+  int models = 0;       // in the catalog
+  int tested = 0;       // with at least one result
+  int implemented = 0;  // the engine computes them (a result other than unsupported/unavailable)
+  std::map<std::string, int> passing;  // backend -> models passing there
+};
+
+struct CoverageReport {
+  std::vector<std::string> backends;
+  std::vector<FamilyCoverage> families;  // all_families() order, then a "total" row
+  std::map<std::string, std::map<std::string, int>> matrix;  // backend -> status -> count
+  std::vector<TestRecord> results;
+  std::vector<RunInfo> runs;
+  nlohmann::json to_json() const;
+};
+
+CoverageReport build_report(const Catalog& catalog, const std::vector<TestRecord>& results,
+                            const std::vector<RunInfo>& runs);
+
+std::string coverage_table(const CoverageReport& r);  // plain text, as `test --all` prints it
+std::string junit_xml(const CoverageReport& r);
+std::string dashboard_html(const CoverageReport& r);
+// Writes coverage.txt, report.json, junit.xml and index.html into `dir`.
+void write_report_dir(const CoverageReport& r, const std::string& dir);
+
+}  // namespace ia::suite

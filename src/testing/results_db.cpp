@@ -1,0 +1,277 @@
+#include "testing/results_db.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <tuple>
+
+#include "core/error.h"
+
+using nlohmann::json;
+
+namespace ia::suite {
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  host TEXT, hardware TEXT, git_commit TEXT, args TEXT, shard TEXT, weights TEXT,
+  started_at TEXT, ended_at TEXT);
+CREATE TABLE IF NOT EXISTS tests (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  model_id TEXT NOT NULL, family TEXT, model_type TEXT, architecture TEXT, test_class TEXT,
+  backend TEXT NOT NULL, requested_device TEXT, device TEXT, fallback_reason TEXT,
+  status TEXT NOT NULL, message TEXT, duration_ms REAL, peak_rss_kb INTEGER, started_at TEXT, finished_at TEXT,
+  PRIMARY KEY (run_id, model_id, backend));
+CREATE TABLE IF NOT EXISTS results (
+  run_id INTEGER NOT NULL, model_id TEXT NOT NULL, backend TEXT NOT NULL, check_name TEXT NOT NULL,
+  status TEXT NOT NULL, message TEXT, duration_ms REAL, peak_rss_kb INTEGER,
+  PRIMARY KEY (run_id, model_id, backend, check_name));
+)sql";
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) {
+    IA_CHECK(sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) == SQLITE_OK, ErrorKind::Io, "sqlite: {}: {}",
+             sqlite3_errmsg(db), sql);
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  bool step() {
+    const int rc = sqlite3_step(s_);
+    IA_CHECK(rc == SQLITE_ROW || rc == SQLITE_DONE, ErrorKind::Io, "sqlite: {}", sqlite3_errmsg(sqlite3_db_handle(s_)));
+    return rc == SQLITE_ROW;
+  }
+  std::string text(int i) const {
+    const unsigned char* t = sqlite3_column_text(s_, i);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  int64_t i64(int i) const { return sqlite3_column_int64(s_, i); }
+  double real(int i) const { return sqlite3_column_double(s_, i); }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+RunInfo read_run(Stmt& s) {
+  RunInfo r;
+  r.id = s.i64(0);
+  r.host = s.text(1);
+  r.hardware = s.text(2);
+  r.commit = s.text(3);
+  r.args = s.text(4);
+  r.shard = s.text(5);
+  r.weights = s.text(6);
+  r.started_at = s.text(7);
+  r.ended_at = s.text(8);
+  return r;
+}
+
+const char* kRunCols = "id, host, hardware, git_commit, args, shard, weights, started_at, ended_at";
+const char* kTestCols =
+    "run_id, model_id, family, model_type, architecture, test_class, backend, requested_device, device, "
+    "fallback_reason, status, message, duration_ms, peak_rss_kb, started_at, finished_at";
+
+}  // namespace
+
+std::string now_iso8601() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json RunInfo::to_json() const {
+  return json{{"id", id},         {"host", host},       {"hardware", hardware},     {"commit", commit},
+              {"args", args},     {"shard", shard},     {"weights", weights},       {"started_at", started_at},
+              {"ended_at", ended_at}};
+}
+
+json TestRecord::to_json() const {
+  json j{{"run_id", run_id},
+         {"model_id", model_id},
+         {"family", family},
+         {"model_type", model_type},
+         {"architecture", architecture},
+         {"test_class", test_class},
+         {"backend", backend},
+         {"requested_device", requested_device},
+         {"device", device},
+         {"fallback_reason", fallback_reason},
+         {"status", status},
+         {"message", message},
+         {"duration_ms", duration_ms},
+         {"peak_rss_kb", peak_rss_kb},
+         {"started_at", started_at},
+         {"finished_at", finished_at},
+         {"checks", json::array()}};
+  for (const auto& c : checks) j["checks"].push_back(c.to_json());
+  return j;
+}
+
+ResultsDb::ResultsDb(const std::string& path) : path_(path) {
+  IA_CHECK(sqlite3_open(path.c_str(), &db_) == SQLITE_OK, ErrorKind::Io, "{}: cannot open results database: {}", path,
+           db_ ? sqlite3_errmsg(db_) : "out of memory");
+  sqlite3_busy_timeout(db_, 10000);
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  exec(kSchema);
+}
+
+ResultsDb::~ResultsDb() {
+  if (db_) sqlite3_close(db_);
+}
+
+void ResultsDb::exec(const std::string& sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    fail(ErrorKind::Io, "{}: sqlite: {}", path_, msg);
+  }
+}
+
+int64_t ResultsDb::begin_run(const RunInfo& r) {
+  Stmt s(db_, "INSERT INTO runs (host, hardware, git_commit, args, shard, weights, started_at) VALUES (?,?,?,?,?,?,?)");
+  s.bind(1, r.host).bind(2, r.hardware).bind(3, r.commit).bind(4, r.args).bind(5, r.shard).bind(6, r.weights);
+  s.bind(7, r.started_at.empty() ? now_iso8601() : r.started_at).step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ResultsDb::end_run(int64_t run_id) {
+  Stmt s(db_, "UPDATE runs SET ended_at = ? WHERE id = ?");
+  s.bind(1, now_iso8601()).bind(2, run_id).step();
+}
+
+std::optional<RunInfo> ResultsDb::latest_run() const {
+  Stmt s(db_, std::string("SELECT ") + kRunCols + " FROM runs ORDER BY id DESC LIMIT 1");
+  if (!s.step()) return std::nullopt;
+  return read_run(s);
+}
+
+std::vector<RunInfo> ResultsDb::runs() const {
+  Stmt s(db_, std::string("SELECT ") + kRunCols + " FROM runs ORDER BY id");
+  std::vector<RunInfo> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+std::set<std::pair<std::string, std::string>> ResultsDb::completed(int64_t run_id) const {
+  Stmt s(db_, "SELECT model_id, backend FROM tests WHERE run_id = ?");
+  s.bind(1, run_id);
+  std::set<std::pair<std::string, std::string>> out;
+  while (s.step()) out.emplace(s.text(0), s.text(1));
+  return out;
+}
+
+void ResultsDb::record(const TestRecord& r) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt t(db_, std::string("INSERT OR REPLACE INTO tests (") + kTestCols + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    t.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.family).bind(4, r.model_type).bind(5, r.architecture);
+    t.bind(6, r.test_class).bind(7, r.backend).bind(8, r.requested_device).bind(9, r.device).bind(10, r.fallback_reason);
+    t.bind(11, r.status).bind(12, r.message).bind(13, r.duration_ms).bind(14, r.peak_rss_kb).bind(15, r.started_at);
+    t.bind(16, r.finished_at).step();
+    Stmt d(db_, "DELETE FROM results WHERE run_id = ? AND model_id = ? AND backend = ?");
+    d.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).step();
+    for (const auto& c : r.checks) {
+      Stmt s(db_,
+             "INSERT INTO results (run_id, model_id, backend, check_name, status, message, duration_ms, peak_rss_kb) "
+             "VALUES (?,?,?,?,?,?,?,?)");
+      s.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).bind(4, c.name).bind(5, c.status).bind(6, c.message);
+      s.bind(7, c.ms).bind(8, r.peak_rss_kb).step();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::vector<TestRecord> ResultsDb::results(int64_t run_id) const {
+  std::string sql = std::string("SELECT ") + kTestCols + " FROM tests";
+  if (run_id > 0)
+    sql += " WHERE run_id = ?";
+  else  // the newest row of each model x backend
+    sql += " t WHERE run_id = (SELECT MAX(run_id) FROM tests u WHERE u.model_id = t.model_id AND u.backend = t.backend)";
+  sql += " ORDER BY family, model_id, backend";
+  Stmt s(db_, sql);
+  if (run_id > 0) s.bind(1, run_id);
+  std::vector<TestRecord> out;
+  while (s.step()) {
+    TestRecord r;
+    r.run_id = s.i64(0);
+    r.model_id = s.text(1);
+    r.family = s.text(2);
+    r.model_type = s.text(3);
+    r.architecture = s.text(4);
+    r.test_class = s.text(5);
+    r.backend = s.text(6);
+    r.requested_device = s.text(7);
+    r.device = s.text(8);
+    r.fallback_reason = s.text(9);
+    r.status = s.text(10);
+    r.message = s.text(11);
+    r.duration_ms = s.real(12);
+    r.peak_rss_kb = s.i64(13);
+    r.started_at = s.text(14);
+    r.finished_at = s.text(15);
+    out.push_back(std::move(r));
+  }
+  Stmt c(db_, "SELECT run_id, model_id, backend, check_name, status, message, duration_ms FROM results "
+              "ORDER BY rowid");
+  std::map<std::tuple<int64_t, std::string, std::string>, size_t> index;
+  for (size_t i = 0; i < out.size(); ++i) index[{out[i].run_id, out[i].model_id, out[i].backend}] = i;
+  while (c.step()) {
+    auto it = index.find({c.i64(0), c.text(1), c.text(2)});
+    if (it == index.end()) continue;
+    CheckResult cr;
+    cr.name = c.text(3);
+    cr.status = c.text(4);
+    cr.message = c.text(5);
+    cr.ms = c.real(6);
+    out[it->second].checks.push_back(cr);
+  }
+  return out;
+}
+
+void ResultsDb::merge_from(const std::string& other_path) {
+  ResultsDb other(other_path);
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (const RunInfo& r : other.runs()) {
+      Stmt s(db_, "INSERT INTO runs (host, hardware, git_commit, args, shard, weights, started_at, ended_at) "
+                  "VALUES (?,?,?,?,?,?,?,?)");
+      s.bind(1, r.host).bind(2, r.hardware).bind(3, r.commit).bind(4, r.args).bind(5, r.shard).bind(6, r.weights);
+      s.bind(7, r.started_at).bind(8, r.ended_at).step();
+      const int64_t new_id = sqlite3_last_insert_rowid(db_);
+      exec("COMMIT");
+      for (TestRecord t : other.results(r.id)) {
+        t.run_id = new_id;
+        record(t);
+      }
+      exec("BEGIN IMMEDIATE");
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+}  // namespace ia::suite
