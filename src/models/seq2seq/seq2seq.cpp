@@ -1,0 +1,149 @@
+#include "models/seq2seq/seq2seq.h"
+
+#include <algorithm>
+
+namespace ia::seq2seq {
+
+DecoderState::DecoderState(int64_t layers, int64_t batch, int64_t capacity, int64_t heads, int64_t head_dim,
+                           Device device)
+    : batch_(batch), capacity_(capacity), heads_(heads) {
+  for (int64_t l = 0; l < layers; ++l) {
+    k_.push_back(Tensor::empty({batch, capacity, heads, head_dim}, DType::F32, device));
+    v_.push_back(Tensor::empty({batch, capacity, heads, head_dim}, DType::F32, device));
+  }
+}
+
+std::pair<Tensor, Tensor> DecoderState::append(int64_t layer, const Tensor& k, const Tensor& v) {
+  IA_CHECK(layer >= 0 && layer < static_cast<int64_t>(k_.size()), ErrorKind::InvalidArgument,
+           "decoder state: layer {} of {}", layer, k_.size());
+  const int64_t T = k.dim(1), D = k_[layer].dim(3);
+  IA_CHECK(k.ndim() == 3 && k.dim(0) == batch_ && k.dim(2) == heads_ * D && v.shape() == k.shape(),
+           ErrorKind::InvalidArgument, "decoder state: keys {} values {} for cache {}", k.describe(), v.describe(),
+           k_[layer].describe());
+  IA_CHECK(length_ + T <= capacity_, ErrorKind::InvalidArgument,
+           "decoder state: positions [{}, {}) exceed the cache capacity {}", length_, length_ + T, capacity_);
+  const Tensor kc = k.contiguous(), vc = v.contiguous();
+  for (int64_t b = 0; b < batch_; ++b) {
+    Tensor kd = k_[layer].select(0, b).slice(0, length_, length_ + T);
+    Tensor vd = v_[layer].select(0, b).slice(0, length_, length_ + T);
+    ops::copy_(kd, kc.select(0, b).view({T, heads_, D}));
+    ops::copy_(vd, vc.select(0, b).view({T, heads_, D}));
+  }
+  const int64_t n = length_ + T;
+  return {k_[layer].slice(1, 0, n).permute({0, 2, 1, 3}), v_[layer].slice(1, 0, n).permute({0, 2, 1, 3})};
+}
+
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const AttentionArgs& args) {
+  return layers::merge_heads(ops::attention(layers::split_heads(q, heads), k, v, args));
+}
+
+Tensor host_ids(const TensorMap& inputs, const std::string& name, int64_t vocab) {
+  auto it = inputs.find(name);
+  IA_CHECK(it != inputs.end() && it->second.defined(), ErrorKind::InvalidArgument, "missing input '{}'", name);
+  Tensor ids = it->second.to(Device::cpu()).to(DType::I64).contiguous();
+  IA_CHECK(ids.ndim() == 2 && ids.dim(0) > 0 && ids.dim(1) > 0, ErrorKind::InvalidArgument,
+           "{} must be [batch, seq>0], got {}", name, ids.describe());
+  for (int64_t t : ids.to_vector<int64_t>())
+    IA_CHECK(t >= 0 && t < vocab, ErrorKind::InvalidArgument, "{}: token id {} outside the vocabulary [0, {})", name,
+             t, vocab);
+  return ids;
+}
+
+Tensor host_mask(const TensorMap& inputs, const std::string& name, const Shape& shape) {
+  auto it = inputs.find(name);
+  if (it == inputs.end() || !it->second.defined()) return Tensor();
+  Tensor m = it->second.to(Device::cpu()).to(DType::I64).contiguous();
+  IA_CHECK(m.shape() == shape, ErrorKind::InvalidArgument, "{} {} does not match the ids {}", name, m.describe(),
+           shape_str(shape));
+  return m;
+}
+
+void append_indexed(NamedTensors& out, const std::string& prefix, const std::vector<Tensor>& xs) {
+  for (size_t i = 0; i < xs.size(); ++i) out.emplace_back(prefix + "." + std::to_string(i), xs[i]);
+}
+
+NamedTensors Seq2SeqLM::forward(const TensorMap& inputs, const ForwardOptions& opts) {
+  const int64_t V = vocab_size();
+  const Tensor ids = host_ids(inputs, "input_ids", V);
+  const Tensor mask = host_mask(inputs, "attention_mask", ids.shape());
+  IA_CHECK(inputs.count("decoder_input_ids"), ErrorKind::InvalidArgument,
+           "missing input 'decoder_input_ids' ({} needs the decoder sequence)", hf_class_);
+  const Tensor dec = host_ids(inputs, "decoder_input_ids", V);
+  IA_CHECK(dec.dim(0) == ids.dim(0), ErrorKind::InvalidArgument, "decoder_input_ids {} for input_ids {}",
+           dec.describe(), ids.describe());
+  const int64_t maxp = max_decoder_positions();
+  IA_CHECK(maxp == 0 || dec.dim(1) <= maxp, ErrorKind::InvalidArgument,
+           "decoder sequence length {} exceeds the model's maximum of {} positions", dec.dim(1), maxp);
+  std::vector<Tensor> enc_hs, dec_hs;
+  const Tensor enc = encode(ids, mask, opts.output_hidden_states ? &enc_hs : nullptr);
+  auto state = new_state(enc, mask, dec.dim(1));
+  DecodeInput in;
+  in.input_ids = dec;
+  in.attention_mask = host_mask(inputs, "decoder_attention_mask", dec.shape());
+  in.hidden_states = opts.output_hidden_states ? &dec_hs : nullptr;
+  const Tensor h = decode(*state, in);
+  NamedTensors out;
+  if (has_lm_head())
+    out.emplace_back("logits", lm_logits(h));
+  else
+    out.emplace_back("last_hidden_state", h);
+  append_indexed(out, "decoder_hidden_states", dec_hs);
+  out.emplace_back("encoder_last_hidden_state", enc);
+  append_indexed(out, "encoder_hidden_states", enc_hs);
+  return out;
+}
+
+NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationRequest& req) {
+  IA_CHECK(has_lm_head(), ErrorKind::Unsupported, "unsupported: generation for {}/{} (no LM head)", model_type_,
+           hf_class_);
+  IA_CHECK(req.max_new_tokens >= 0, ErrorKind::InvalidArgument, "generate: max_new_tokens {} < 0",
+           req.max_new_tokens);
+  const int64_t V = vocab_size();
+  const Tensor ids = host_ids(inputs, "input_ids", V);
+  const Tensor mask = host_mask(inputs, "attention_mask", ids.shape());
+  const int64_t B = ids.dim(0), N = req.max_new_tokens;
+  const int64_t start = req.decoder_start_token_id >= 0 ? req.decoder_start_token_id : default_decoder_start_;
+  IA_CHECK(start >= 0 && start < V, ErrorKind::InvalidArgument,
+           "generate: decoder_start_token_id {} outside the vocabulary [0, {})", start, V);
+  const int64_t maxp = max_decoder_positions();
+  IA_CHECK(maxp == 0 || N <= maxp, ErrorKind::InvalidArgument,
+           "generate: 1 + {} new tokens exceed the model's maximum of {} decoder positions", N, maxp);
+
+  const Tensor enc = encode(ids, mask, nullptr);
+  // The last new token is never fed back: the decoder consumes the start token and N - 1 generated ones.
+  auto state = new_state(enc, mask, std::max<int64_t>(N, 1));
+  std::vector<std::vector<int64_t>> seqs(B, std::vector<int64_t>{start});
+  std::vector<bool> unfinished(B, true);
+  std::vector<Tensor> step_logits;
+  Tensor cur = layers::full_i64({B, 1}, start);
+  for (int64_t step = 0; step < N; ++step) {
+    DecodeInput in;
+    in.input_ids = cur;
+    const Tensor h = decode(*state, in);
+    const Tensor logits = lm_logits(h.slice(1, h.dim(1) - 1, h.dim(1))).to(Device::cpu()).contiguous();  // [B,1,V]
+    if (req.return_logits) step_logits.push_back(logits);
+    const std::vector<int64_t> best = ops::argmax(logits).to_vector<int64_t>();
+    std::vector<int64_t> next(B);
+    bool any = false;
+    for (int64_t b = 0; b < B; ++b) {
+      next[b] = unfinished[b] ? best[b] : req.pad_token_id;
+      seqs[b].push_back(next[b]);
+      if (std::find(req.eos_token_ids.begin(), req.eos_token_ids.end(), next[b]) != req.eos_token_ids.end())
+        unfinished[b] = false;
+      any = any || unfinished[b];
+    }
+    if (!any) break;
+    cur = Tensor::from_vector<int64_t>(next, {B, 1});
+  }
+  const int64_t L = static_cast<int64_t>(seqs[0].size());
+  std::vector<int64_t> flat;
+  for (const auto& s : seqs) flat.insert(flat.end(), s.begin(), s.end());
+  NamedTensors out;
+  out.emplace_back("generated_ids", Tensor::from_vector<int64_t>(flat, {B, L}));
+  if (req.return_logits)
+    out.emplace_back("generated_logits",
+                     step_logits.empty() ? Tensor::zeros({B, 0, V}, DType::F32) : ops::concat(step_logits, 1));
+  return out;
+}
+
+}  // namespace ia::seq2seq
