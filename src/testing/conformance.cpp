@@ -140,8 +140,19 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
       if (g.contains("pad_token_id") && g["pad_token_id"].is_number_integer()) req.pad_token_id = g["pad_token_id"];
       if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
         req.decoder_start_token_id = g["decoder_start_token_id"];
-      if (g.contains("eos_token_id") && g["eos_token_id"].is_number_integer())
-        req.eos_token_ids.push_back(g["eos_token_id"]);
+      // HF generate treats eos_token_id=None as "not given" and falls back to the model's generation_config.
+      auto add_eos = [&](const nlohmann::json& e) {
+        if (e.is_number_integer()) req.eos_token_ids.push_back(e.get<int64_t>());
+        if (e.is_array())
+          for (const auto& x : e)
+            if (x.is_number_integer()) req.eos_token_ids.push_back(x.get<int64_t>());
+      };
+      if (g.contains("eos_token_id")) add_eos(g["eos_token_id"]);
+      if (req.eos_token_ids.empty()) {
+        std::ifstream gin(fs::path(case_dir) / "generation_config.json");
+        nlohmann::json gc = gin.good() ? nlohmann::json::parse(gin, nullptr, false) : nlohmann::json();
+        if (gc.is_object() && gc.contains("eos_token_id")) add_eos(gc["eos_token_id"]);
+      }
       req.return_logits = true;
       TensorMap gen_inputs;
       if (g.contains("inputs") && g["inputs"].is_object())

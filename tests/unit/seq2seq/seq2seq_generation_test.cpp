@@ -82,7 +82,7 @@ TEST(Seq2SeqGeneration, CacheMatchesGreedyRecompute) {
     auto m = build(v);
     ASSERT_TRUE(m->can_generate());
     const int64_t V = m->config().dim("vocab_size"), pad = m->config().dim_or("pad_token_id", 0);
-    const int64_t start = m->config().dim("decoder_start_token_id");
+    const int64_t start = m->config().dim_or("decoder_start_token_id", 0, 0);
     Batch in = batch(pad, V);
     GenerationRequest req;
     req.max_new_tokens = kNew;
