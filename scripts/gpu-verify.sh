@@ -27,17 +27,21 @@ PREBUILT=""
 BUILD_DIR="$ROOT/build-gpu"
 SKIP_BENCH=0
 
-bundle() {
-  local dir="$1" build="${BUILD:-$ROOT/build-cuda}"
-  mkdir -p "$dir/lib"
-  cp "$build/ipfs-accelerate" "$build/tests/ia_unit_tests" "$dir/"
+bundle() {  # one compressed tarball: the working tree travels with a 64 MiB limit
+  local dir="$1" build="${BUILD:-$ROOT/build-cuda}" stage
+  stage="$(mktemp -d)"
+  mkdir -p "$stage/lib" "$dir"
+  cp "$build/ipfs-accelerate" "$stage/"
+  [ -x "$build/tests/ia_unit_tests" ] && cp "$build/tests/ia_unit_tests" "$stage/"
   # Libraries outside the base system (glibc, libstdc++, libgcc are on any x86-64 Linux with a GPU driver).
-  ldd "$build/ipfs-accelerate" "$build/tests/ia_unit_tests" | awk '/=> \//{print $3}' | sort -u |
+  ldd "$stage"/ipfs-accelerate "$stage"/ia_unit_tests 2>/dev/null | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so' |
-    while read -r lib; do cp -L "$lib" "$dir/lib/"; done
-  strip "$dir/ipfs-accelerate" "$dir/ia_unit_tests" 2>/dev/null || true
-  du -sh "$dir"
-  echo "bundle ready: carry '$(basename "$dir")' and run scripts/gpu-verify.sh --prebuilt $(basename "$dir")"
+    while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+  strip "$stage"/ipfs-accelerate "$stage"/ia_unit_tests 2>/dev/null || true
+  tar -C "$stage" -cJf "$dir/bundle.tar.xz" .
+  rm -rf "$stage"
+  du -sh "$dir/bundle.tar.xz"
+  echo "bundle ready: carry '$dir' and run scripts/gpu-verify.sh --prebuilt $dir"
 }
 
 while [ $# -gt 0 ]; do
@@ -78,6 +82,9 @@ note "gpu-verify on $(head -2 "$OUT/env.txt" | tail -1)"
 # 1. Build.
 if [ -n "$PREBUILT" ]; then
   PREBUILT="$(cd "$PREBUILT" && pwd)"
+  if [ -f "$PREBUILT/bundle.tar.xz" ]; then
+    mkdir -p /tmp/ia-bundle && tar -C /tmp/ia-bundle -xJf "$PREBUILT/bundle.tar.xz" && PREBUILT=/tmp/ia-bundle
+  fi
   CLI="$PREBUILT/ipfs-accelerate"
   UNIT="$PREBUILT/ia_unit_tests"
   export LD_LIBRARY_PATH="$PREBUILT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -661,7 +661,8 @@ int run(const Args& a) {
       if (json)
         std::cout << nlohmann::json{{"device", dev.str()}, {"available", false}, {"reason", why}}.dump() << std::endl;
       else
-        fmt::print("{}: not available ({})\n", dev.str(), why);
+        fmt::print("{}\n", why.find("not available") != std::string::npos ? why
+                                                                         : fmt::format("{}: not available ({})", dev.str(), why));
       continue;
     }
     if (!json) fmt::print("Testing {} against cpu ({} cases)\n", dev.str(), cases.size());
