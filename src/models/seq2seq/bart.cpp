@@ -166,6 +166,7 @@ class BartModel : public seq2seq::Seq2SeqLM {
   }
 
   int64_t vocab_size() const override { return target_vocab_; }
+  int64_t input_vocab_size() const override { return vocab_; }
   bool has_lm_head() const override { return with_head_; }
   int64_t max_decoder_positions() const override {
     return var_.positions == Positions::FromPadding ? 0 : max_pos_;

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/seq2seq/seq2seq.h"
 
 namespace ia {
 namespace {
@@ -169,6 +171,40 @@ TEST(Seq2SeqGeneration, EosFinishesRowsAndPads) {
       finished = finished || s[b * L + i] == eos;
     }
   }
+}
+
+TEST(Seq2SeqLogitsRules, NgramBans) {
+  using seq2seq::ngram_banned_tokens;
+  // Encoder trigrams (5, 6, 7) and (5, 6, 9): after decoder "... 5 6", 7 and 9 are banned.
+  EXPECT_EQ(ngram_banned_tokens({5, 6, 7, 1, 5, 6, 9}, {0, 5, 6}, 3), (std::vector<int64_t>{7, 9}));
+  EXPECT_TRUE(ngram_banned_tokens({5, 6, 7}, {0, 6}, 3).empty());
+  EXPECT_TRUE(ngram_banned_tokens({5, 6, 7}, {6}, 3).empty());  // prefix shorter than n - 1
+  // Self n-grams: "3 4" already followed by 8.
+  const std::vector<int64_t> dec{0, 3, 4, 8, 3, 4};
+  EXPECT_EQ(ngram_banned_tokens(dec, dec, 3), (std::vector<int64_t>{8}));
+  // n = 1 bans every source token.
+  EXPECT_EQ(ngram_banned_tokens({2, 3}, {0}, 1), (std::vector<int64_t>{2, 3}));
+}
+
+TEST(Seq2SeqLogitsRules, ForcedAndBadWords) {
+  seq2seq::LogitsRules r;
+  r.forced_bos_token_id = 4;
+  r.forced_eos_token_ids = {2};
+  r.bad_words_ids = {{7}, {3, 5}};
+  r.min_length = 3;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> s(8, 1.0f);
+  r.apply(s, {0}, {}, {2}, 6);  // first step: forced BOS
+  EXPECT_EQ(s, (std::vector<float>{-inf, -inf, -inf, -inf, 0.0f, -inf, -inf, -inf}));
+  s.assign(8, 1.0f);
+  r.apply(s, {0, 4, 3}, {}, {2}, 6);  // bad words 7 and (3, 5); eos allowed at length 3
+  EXPECT_EQ(s, (std::vector<float>{1, 1, 1, 1, 1, -inf, 1, -inf}));
+  s.assign(8, 1.0f);
+  r.apply(s, {0, 4}, {}, {2}, 6);  // below min_length: eos banned
+  EXPECT_EQ(s[2], -inf);
+  s.assign(8, 1.0f);
+  r.apply(s, {0, 4, 1, 1, 1}, {}, {2}, 6);  // last step: forced EOS
+  EXPECT_EQ(s, (std::vector<float>{-inf, -inf, 0.0f, -inf, -inf, -inf, -inf, -inf}));
 }
 
 }  // namespace
