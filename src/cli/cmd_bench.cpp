@@ -41,10 +41,11 @@ struct BenchArgs {
   int64_t seq = 128, batch = 1;
   int warmup = 3, reps = 10;
   uint64_t seed = 0;
+  bool no_fallback = false;
 };
 
 int run_bench(const BenchArgs& a) {
-  auto choice = ia::cli::resolve_device_flag(a.device);
+  auto choice = ia::cli::resolve_device_flag(a.device, !a.no_fallback);
   std::unique_ptr<ia::Model> model;
   std::string source;
   auto t0 = std::chrono::steady_clock::now();
@@ -99,6 +100,7 @@ int run_bench(const BenchArgs& a) {
                    {"model_type", model->model_type()},
                    {"class", model->hf_class()},
                    {"device", choice.device.str()},
+                   {"device_decision", choice.decision},
                    {"threads", ia::num_threads()},
                    {"cpu", cpu_model()},
                    {"batch", a.batch},
@@ -170,6 +172,7 @@ void setup(CLI::App& app) {
   c->add_option("--reps", b->reps, "timed repetitions")->capture_default_str()->check(CLI::Range(1, 100000));
   c->add_option("--device", b->device, "cpu | cuda[:N] | auto")->capture_default_str();
   c->add_option("--seed", b->seed, "seed for random weights and inputs");
+  c->add_flag("--no-fallback", b->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([b, c] {
     IA_CHECK(!b->model.empty() || !b->config.empty(), ia::ErrorKind::InvalidArgument,

@@ -15,6 +15,7 @@ struct Args {
   double atol = 1e-4;
   double rtol = 1e-4;
   std::string dump;
+  bool no_fallback = false;
 };
 
 int run(const Args& a) {
@@ -25,16 +26,17 @@ int run(const Args& a) {
   const bool json = ia::cli::globals().json;
   int failed = 0;
   for (const auto& dir : a.cases) {
-    auto choice = ia::cli::resolve_device_flag(a.device);
+    auto choice = ia::cli::resolve_device_flag(a.device, !a.no_fallback);
     o.device = choice.device;
     ia::ConformanceResult r = ia::run_conformance_case(dir, o);
     if (json) {
       auto j = r.to_json();
       j["requested_device"] = a.device;
-      j["device_reason"] = choice.reason;
+      j["device_decision"] = choice.decision;
       std::cout << j.dump() << std::endl;
     } else {
       fmt::print("{} ({} {}) on {}: {}\n", r.case_name, r.model_type, r.hf_class, r.device, r.status);
+      if (choice.decision.value("fell_back", false)) fmt::print("  device: {}\n", choice.reason);
       if (r.status == "unsupported") {
         fmt::print("  unsupported: {}/{}\n", r.model_type, r.hf_class);
         if (!r.message.empty() && r.message.rfind("unsupported: ", 0) != 0) fmt::print("  {}\n", r.message);
@@ -61,6 +63,7 @@ void setup(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   c->add_option("--device", args->device, "cpu | cuda[:N] | auto")->capture_default_str();
+  c->add_flag("--no-fallback", args->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_option("--atol", args->atol, "absolute tolerance")->capture_default_str();
   c->add_option("--rtol", args->rtol, "relative tolerance for large values")->capture_default_str();
   c->add_option("--dump", args->dump, "write the produced outputs to this safetensors file (debugging)");

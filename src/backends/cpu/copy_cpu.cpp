@@ -160,3 +160,6 @@ void concat_cpu(const std::vector<Tensor>& xs, int dim, Tensor& out) {
 IA_REGISTER_KERNEL(fill, ia::DeviceType::CPU, ia::cpu::fill_cpu)
 IA_REGISTER_KERNEL(copy, ia::DeviceType::CPU, ia::cpu::copy_cpu)
 IA_REGISTER_KERNEL(concat, ia::DeviceType::CPU, ia::cpu::concat_cpu)
+// Host <-> host transfers are plain copies; device backends register their own to_host/from_host.
+IA_REGISTER_KERNEL(to_host, ia::DeviceType::CPU, ia::cpu::copy_cpu)
+IA_REGISTER_KERNEL(from_host, ia::DeviceType::CPU, ia::cpu::copy_cpu)
