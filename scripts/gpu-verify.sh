@@ -77,7 +77,7 @@ step() {  # step NAME LOG CMD...: runs CMD with output into LOG, records the sta
   python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1
   nproc
 } > "$OUT/env.txt" 2>&1
-note "gpu-verify on $(head -2 "$OUT/env.txt" | tail -1)"
+note "gpu-verify on $(nvidia-smi -L 2>/dev/null | head -1 || true) ($(date -u +%FT%TZ))"
 
 # 1. Build.
 if [ -n "$PREBUILT" ]; then
@@ -112,7 +112,8 @@ grep -E '^cuda:0: ' "$OUT/backend_ops.log" | sed 's/^/  /' | tee -a "$SUMMARY"
 # 3. CUDA unit tests.
 step "unit tests (cuda)" "$OUT/unit.log" "$UNIT" \
   --gtest_filter='BackendOps.*:CudaDevice.*:CudaBuild.*:CachingAllocator.*'
-grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/unit.log" | sed 's/^/  /' | tee -a "$SUMMARY"
+grep -E '^\[  (PASSED|FAILED)  \]|^\[  SKIPPED \] [0-9]+ test|^\[  FAILED  \] [A-Z]' "$OUT/unit.log" | sed 's/^/  /' |
+  tee -a "$SUMMARY"
 
 # 4. Conformance on CUDA, every case.
 pass=0; fail=0; failed_cases=""
