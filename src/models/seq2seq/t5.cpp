@@ -25,7 +25,10 @@ T5Config T5Config::from(const ModelConfig& c) {
   t.eps = c.number_or("layer_norm_epsilon", 1e-6);
   // T5Config.__init__: feed_forward_proj is "<act>" or "gated-<act>"; "gated-gelu" means gelu_new. Explicit
   // dense_act_fn / is_gated_act fields (saved by HF) win, as PretrainedConfig sets them after __init__.
-  const std::string ffp = c.str_or("feed_forward_proj", "relu");
+  // Class defaults where a config omits a field: MT5Config/UMT5Config use gated-gelu, MT5Config an untied head.
+  const std::string type = c.model_type();
+  const bool mt5 = type == "mt5", umt5 = type == "umt5";
+  const std::string ffp = c.str_or("feed_forward_proj", mt5 || umt5 ? "gated-gelu" : "relu");
   const auto dash = ffp.find('-');
   IA_CHECK(dash == std::string::npos || (ffp.substr(0, dash) == "gated" && ffp.find('-', dash + 1) == std::string::npos),
            ErrorKind::Format, "{}: feed_forward_proj '{}' is not '<act>' or 'gated-<act>'", c.source(), ffp);
@@ -34,12 +37,13 @@ T5Config T5Config::from(const ModelConfig& c) {
   if (c.has("dense_act_fn")) t.act = c.str("dense_act_fn");
   t.gated = c.flag_or("is_gated_act", t.gated);
   ops::activation_op(t.act);
-  t.tied = c.flag_or("tie_word_embeddings", true);
+  t.tied = c.flag_or("tie_word_embeddings", !mt5);
   t.pad_token_id = c.dim_or("pad_token_id", 0, 0);
   t.decoder_start_token_id = c.dim_or("decoder_start_token_id", t.pad_token_id, 0);
-  if (c.model_type() == "switch_transformers") {
+  if (type == "switch_transformers") {
     // SwitchTransformersConfig: step = num_layers // num_sparse_layers (num_layers when none); saved values win.
     t.ff_module = "mlp";
+    t.gated = false;  // SwitchTransformersLayerFF always uses DenseActDense (wi, wo)
     const int64_t se = c.dim_or("num_sparse_encoder_layers", 3, 0, t.num_layers);
     const int64_t sd = c.dim_or("num_sparse_decoder_layers", 3, 0, t.num_decoder_layers);
     t.encoder_sparse_step = c.dim_or("encoder_sparse_step", se > 0 ? t.num_layers / se : t.num_layers, 0);
