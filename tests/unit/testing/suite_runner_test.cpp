@@ -154,7 +154,7 @@ TEST(SuiteRunner, ShardsMergeToTheUnshardedRun) {
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(run_cli("results merge " + s0.string() + " " + s1.string() + " -o " + merged.string()), 0);
   EXPECT_EQ(statuses(full.string()), statuses(merged.string()));
-  EXPECT_EQ(statuses(full.string())[{ids.back(), "cpu"}], "unsupported");
+  EXPECT_EQ((statuses(full.string())[{ids.back(), "cpu"}]), "unsupported");
 }
 
 TEST(SuiteReport, DashboardRendersInHeadlessChromium) {
