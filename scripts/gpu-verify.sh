@@ -3,7 +3,7 @@
 #   1. build with CUDA (or use a prebuilt bundle),
 #   2. `ipfs-accelerate test-backend-ops --device cuda` (every op vs CPU: NMSE, NaN/Inf, guard bytes),
 #   3. the CUDA unit tests (allocator reuse, OOM report, kernel-detected index errors, backend-op test),
-#   4. `ipfs-accelerate conformance --device cuda --atol 1e-3` on every case under tests/data/conformance,
+#   4. `ipfs-accelerate conformance --device cuda --no-fallback --atol 1e-3` on every case in tests/data/conformance,
 #   5. benchmarks against PyTorch + transformers on the same GPU: BERT-base seq128 batch 1 and 32, and a ~1B
 #      Llama-shaped model (prefill 512, decode tok/s at batch 1).
 # Every step runs even when an earlier one failed; the exit status is non-zero if any step failed.
@@ -119,7 +119,7 @@ grep -E '^\[  (PASSED|FAILED)  \]|^\[  SKIPPED \] [0-9]+ test|^\[  FAILED  \] [A
 pass=0; fail=0; failed_cases=""
 for case in "$ROOT"/tests/data/conformance/*/; do
   [ -f "$case/case.json" ] || continue
-  if "$CLI" conformance "$case" --device cuda --atol 1e-3 >> "$OUT/conformance.log" 2>&1; then
+  if "$CLI" conformance "$case" --device cuda --no-fallback --atol 1e-3 >> "$OUT/conformance.log" 2>&1; then
     pass=$((pass + 1))
   else
     fail=$((fail + 1)); failed_cases="$failed_cases $(basename "$case")"
@@ -142,7 +142,7 @@ EOF
   ours() {  # ours LABEL MATH ARGS...
     local label="$1" math="$2"; shift 2
     local j
-    j=$(IA_CUDA_MATH="$math" "$CLI" bench "$@" --device cuda --json 2>>"$OUT/bench.jsonl" | tr -d '\n')
+    j=$(IA_CUDA_MATH="$math" "$CLI" bench "$@" --device cuda --no-fallback --json 2>>"$OUT/bench.jsonl" | tr -d '\n')
     echo "{\"engine\":\"ipfs-accelerate\",\"label\":\"$label\",\"math\":\"$math\",\"result\":${j:-null}}" >> "$OUT/bench.jsonl"
   }
   for math in fp32 tf32; do

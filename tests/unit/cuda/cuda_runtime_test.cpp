@@ -139,7 +139,7 @@ TEST(CudaBuild, NoGpuIsAnErrorNotACrash) {
 TEST(CudaBuild, ConformanceOnCudaWithoutGpuFailsCleanly) {
   if (no_gpu_reason().empty()) GTEST_SKIP() << "a CUDA device is present";
   const std::string cmd = cli_path() + " conformance " + IA_TEST_DATA_DIR +
-                          "/conformance/bert --device cuda 2>&1";
+                          "/conformance/bert --device cuda --no-fallback 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string out;
