@@ -48,6 +48,7 @@ std::vector<BackendTarget> plan_backends(const std::string& flag) {
       b.device = c.device;
       b.available = true;
       b.reason = c.reason;
+      b.fell_back = c.decision.is_object() && c.decision.value("fell_back", false);
       b.name = device_type_name(c.device.type);
       if (c.device.index != 0) b.name = c.device.str();
     } catch (const Error& e) {
@@ -302,7 +303,7 @@ int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, con
         continue;
       }
       r.device = j.backend.device.str();
-      if (j.backend.reason != "requested") r.fallback_reason = j.backend.reason;
+      if (j.backend.fell_back) r.fallback_reason = j.backend.reason;
       const std::string why = ModelTest::create(*j.entry)->unsupported_reason();
       if (!why.empty()) {
         r.status = "unsupported";
@@ -344,7 +345,7 @@ int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, con
       TestRecord r = base_record(run_id, c.job);
       r.started_at = c.started_at;
       r.device = c.job.backend.device.str();
-      if (c.job.backend.reason != "requested") r.fallback_reason = c.job.backend.reason;
+      if (c.job.backend.fell_back) r.fallback_reason = c.job.backend.reason;
       r.duration_ms = el * 1000.0;
       r.peak_rss_kb = ru.ru_maxrss;
       std::ifstream in(c.out_path);

@@ -17,10 +17,12 @@ struct BackendTarget {
   std::string requested;  // the --device value it came from
   Device device;
   bool available = false;
-  std::string reason;  // selection reason or why it is unavailable
+  bool fell_back = false;  // the hardware layer did not honour the request as asked
+  std::string reason;      // the selection decision (requested, used, why) or why the backend is unavailable
 };
 
-// Turns --device (auto | all | a comma list of cpu, cuda[:N], rocm, mps, openvino, qnn) into targets.
+// Turns --device (auto | all | a comma list of cpu, cuda[:N], rocm, mps, openvino, qnn) into targets through the
+// hardware layer's device selection (no silent fallback: an explicit backend that cannot run is unavailable).
 std::vector<BackendTarget> plan_backends(const std::string& device_flag);
 
 struct Shard {
