@@ -1,0 +1,36 @@
+// A small Jinja2 engine for the chat templates in tokenizer_config.json, configured as transformers renders
+// them (trim_blocks, lstrip_blocks, tojson, raise_exception). Constructs outside its subset fail with
+// ErrorKind::Unsupported naming the construct and line, never silently.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+namespace ia::text {
+
+class ChatTemplate {
+ public:
+  explicit ChatTemplate(const std::string& source);
+  ~ChatTemplate();
+  ChatTemplate(ChatTemplate&&) noexcept;
+  // `context` holds the template variables: messages, tools, add_generation_prompt, bos_token, ...
+  std::string render(const nlohmann::ordered_json& context) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Tokenizer;
+struct ChatOptions {
+  bool add_generation_prompt = false;
+  nlohmann::ordered_json tools;  // null: no tools
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // e.g. {"enable_thinking": false}
+  std::string template_name;   // for configs with several named templates; empty: "default"
+};
+// transformers' apply_chat_template(tokenize=False): renders the tokenizer's chat template with its special
+// tokens (bos_token, eos_token, ...) as variables.
+std::string apply_chat_template(const Tokenizer& tok, const nlohmann::ordered_json& messages, const ChatOptions& opt = {});
+
+}  // namespace ia::text
