@@ -1,6 +1,7 @@
 // Vision ops (conv2d, pooling, batch norm, interpolate) against naive reference loops.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -188,27 +189,46 @@ TEST(VisionOps, InterpolateKnownValues) {
                {0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3}, 0.0f);
 }
 
-TEST(VisionOps, InterpolateBicubicProperties) {
+// Naive bicubic (torch upsample_bicubic2d, align_corners=False): Keys kernel A = -0.75, clamped taps.
+std::vector<float> bicubic_ref(const std::vector<float>& x, int64_t H, int64_t W, int64_t Ho, int64_t Wo, double sh,
+                               double sw) {
+  auto kernel = [](double d) {
+    const double A = -0.75, a = std::fabs(d);
+    if (a <= 1) return (A + 2) * a * a * a - (A + 3) * a * a + 1;
+    if (a < 2) return A * a * a * a - 5 * A * a * a + 8 * A * a - 4 * A;
+    return 0.0;
+  };
+  std::vector<float> out(Ho * Wo);
+  for (int64_t i = 0; i < Ho; ++i)
+    for (int64_t j = 0; j < Wo; ++j) {
+      const double ri = sh * (i + 0.5) - 0.5, rj = sw * (j + 0.5) - 0.5;
+      const int64_t fi = static_cast<int64_t>(std::floor(ri)), fj = static_cast<int64_t>(std::floor(rj));
+      double acc = 0;
+      for (int64_t a = -1; a <= 2; ++a)
+        for (int64_t b = -1; b <= 2; ++b) {
+          const int64_t y = std::clamp<int64_t>(fi + a, 0, H - 1), z = std::clamp<int64_t>(fj + b, 0, W - 1);
+          acc += kernel(ri - double(fi + a)) * kernel(rj - double(fj + b)) * x[y * W + z];
+        }
+      out[i * Wo + j] = static_cast<float>(acc);
+    }
+  return out;
+}
+
+TEST(VisionOps, InterpolateBicubicMatchesNaive) {
   InterpolateArgs bc;
   bc.mode = InterpMode::Bicubic;
   Tensor x = randn({1, 2, 5, 6}, 9);
   // Same size: identity (weights are exactly 0/1).
   EXPECT_EQ(ops::interpolate(x, 5, 6, bc).to_vector<float>(), x.to_vector<float>());
-  // A linear ramp is reproduced exactly away from the clamped borders.
-  std::vector<float> ramp(8 * 8);
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 8; ++j) ramp[i * 8 + j] = 2.0f * i + 0.5f * j;
-  Tensor r = Tensor::from_vector(ramp, {1, 1, 8, 8});
-  auto out = ops::interpolate(r, 12, 12, bc).to_vector<float>();
-  const float s = 8.0f / 12.0f;
-  for (int i = 3; i < 9; ++i)
-    for (int j = 3; j < 9; ++j) {
-      const float si = s * (i + 0.5f) - 0.5f, sj = s * (j + 0.5f) - 0.5f;
-      ASSERT_NEAR(out[i * 12 + j], 2.0f * si + 0.5f * sj, 1e-4f);
-    }
+  Tensor y = randn({1, 1, 7, 9}, 11);
+  auto yv = y.to_vector<float>();
+  for (auto [Ho, Wo] : {std::pair<int64_t, int64_t>{12, 5}, {4, 16}, {7, 9}}) {
+    auto got = ops::interpolate(y, Ho, Wo, bc).to_vector<float>();
+    expect_close(got, bicubic_ref(yv, 7, 9, Ho, Wo, 7.0 / Ho, 9.0 / Wo), 1e-5f);
+  }
   // Explicit scale factors change the source mapping (torch's scale_factor path).
   InterpolateArgs sf = bc;
   sf.scale_h = sf.scale_w = 1.4;
-  auto a = ops::interpolate(r, 12, 12, sf).to_vector<float>();
-  for (int i = 3; i < 9; ++i) ASSERT_NEAR(a[i * 12 + i], 2.5f * ((i + 0.5f) / 1.4f - 0.5f), 1e-4f);
+  expect_close(ops::interpolate(y, 10, 12, sf).to_vector<float>(), bicubic_ref(yv, 7, 9, 10, 12, 1 / 1.4, 1 / 1.4),
+               1e-5f);
 }
