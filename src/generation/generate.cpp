@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 namespace ia::generation {
 
@@ -76,6 +77,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
     in.attention_mask = mask_tensor();
     in.position_ids = pos;
     in.last_logits_only = true;
+    in.hf_cache_compat = s.hf_cache_compat;
     auto t0 = std::chrono::steady_clock::now();
     Tensor logits = model.step(*state, in);
     out.prefill_seconds = seconds_since(t0);
@@ -94,6 +96,9 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
           continue;
         }
         std::vector<float> row(last.begin() + b * V, last.begin() + (b + 1) * V);
+        if (step < s.min_new_tokens)
+          for (int64_t e : s.eos_token_ids)
+            if (e >= 0 && e < V) row[e] = -std::numeric_limits<float>::infinity();
         next[b] = samplers[b].next(row, rows[b]);
       }
       for (int64_t b = 0; b < B; ++b) {
@@ -129,6 +134,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
       di.attention_mask = mask_tensor();
       di.position_ids = npos;
       di.last_logits_only = true;
+      di.hf_cache_compat = s.hf_cache_compat;
       auto t1 = std::chrono::steady_clock::now();
       logits = model.step(*state, di);
       out.decode_step_seconds.push_back(seconds_since(t1));

@@ -17,9 +17,11 @@ struct GenerationSettings {
   SamplingParams sampling;
   std::vector<int64_t> eos_token_ids;  // empty: never stop early on a token
   int64_t pad_token_id = 0;            // fills finished rows (HF)
+  int64_t min_new_tokens = 0;          // EOS is suppressed before this many new tokens (MinNewTokensLength)
   // Stop strings: a row finishes once its decoded new text contains one (needs `decode`).
   std::vector<std::string> stop_strings;
   std::function<std::string(const std::vector<int64_t>&)> decode;
+  bool hf_cache_compat = false;  // StepInput::hf_cache_compat (transformers' cache quirks)
   bool return_logits = false;  // raw (unprocessed) logits of every new token, like HF output_logits
   // Called after every decode step with the token chosen for each row (pad for finished rows).
   std::function<void(int64_t step, const std::vector<int64_t>& tokens)> on_tokens;

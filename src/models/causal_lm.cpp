@@ -1,6 +1,9 @@
 #include "models/causal_lm.h"
 
+#include <filesystem>
+
 #include "generation/generate.h"
+#include "generation/generation_config.h"
 #include "models/layers.h"
 
 namespace ia {
@@ -66,6 +69,18 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   generation::GenerationSettings s;
   s.max_new_tokens = req.max_new_tokens;
   s.eos_token_ids = req.eos_token_ids;
+  // transformers.generate falls back to the model's generation_config (generation_config.json, else the
+  // eos_token_id of config.json) for settings the call leaves unset.
+  if (s.eos_token_ids.empty()) {
+    const auto dir = std::filesystem::path(config().source()).parent_path();
+    if (std::filesystem::exists(dir / "generation_config.json"))
+      s.eos_token_ids = generation::GenerationConfig::load_dir(dir.string()).eos_token_ids;
+    else if (config().has("eos_token_id"))
+      s.eos_token_ids = generation::GenerationConfig::parse(
+                            nlohmann::json{{"eos_token_id", config().json()["eos_token_id"]}}, config().source())
+                            .eos_token_ids;
+  }
+  s.hf_cache_compat = true;
   s.pad_token_id = req.pad_token_id;
   s.return_logits = req.return_logits;
   auto r = generation::generate(*this, it->second, m != inputs.end() ? m->second : Tensor(), s);

@@ -2,6 +2,7 @@
 // widened to f32 (row blocks for GEMM, on the fly for GEMV).
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -28,6 +29,52 @@ void widen_rows(const Tensor& w, int64_t r0, int64_t r1, float* dst) {
   }
 }
 
+// Decode-time GEMV for 16-bit weights: each weight row is read once, widened in registers and dotted with up to
+// 4 input rows (no f32 copy of the row), so the loop runs at memory bandwidth.
+template <bool kBF16>
+inline void half_row_dots(const uint16_t* wr, const float* xp, int64_t M, int64_t K, float* acc_out) {
+  int64_t k = 0;
+#ifdef IA_HAVE_AVX2
+  __m256 acc[4][2];
+  for (int m = 0; m < 4; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+  auto widen = [](const uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (kBF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    else return _mm256_cvtph_ps(h);
+  };
+  for (; k + 16 <= K; k += 16) {
+    const __m256 w0 = widen(wr + k), w1 = widen(wr + k + 8);
+    for (int64_t m = 0; m < M; ++m) {
+      acc[m][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xp + m * K + k), acc[m][0]);
+      acc[m][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xp + m * K + k + 8), acc[m][1]);
+    }
+  }
+  for (int64_t m = 0; m < M; ++m) acc_out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1]));
+#else
+  for (int64_t m = 0; m < M; ++m) acc_out[m] = 0.0f;
+#endif
+  for (; k < K; ++k) {
+    const float wv = kBF16 ? bf16_to_f32(wr[k]) : f16_to_f32(wr[k]);
+    for (int64_t m = 0; m < M; ++m) acc_out[m] += wv * xp[m * K + k];
+  }
+}
+
+void gemv_half(const Tensor& x, const Tensor& w, const float* bp, Tensor& out) {
+  const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
+  const float* xp = x.data<float>();
+  const uint16_t* wp = static_cast<const uint16_t*>(w.raw_data());
+  float* op = out.data<float>();
+  const bool bf16 = w.dtype() == DType::BF16;
+  parallel_for(0, N, std::max<int64_t>(16, 65536 / std::max<int64_t>(K, 1)), [&](int64_t n0, int64_t n1) {
+    float acc[4];
+    for (int64_t n = n0; n < n1; ++n) {
+      if (bf16) half_row_dots<true>(wp + n * K, xp, M, K, acc);
+      else half_row_dots<false>(wp + n * K, xp, M, K, acc);
+      for (int64_t m = 0; m < M; ++m) op[m * N + n] = acc[m] + (bp ? bp[n] : 0.0f);
+    }
+  });
+}
+
 void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) {
   const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
   const float* xp = x.data<float>();
@@ -48,14 +95,8 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
   }
   IA_CHECK(w.dtype() == DType::F16 || w.dtype() == DType::BF16, ErrorKind::Unsupported,
            "linear: weight dtype {} not supported on cpu", dtype_name(w.dtype()));
-  if (M <= 4) {  // GEMV: widen each weight row on the fly, parallel over output features
-    parallel_for(0, N, 64, [&](int64_t n0, int64_t n1) {
-      std::vector<float> row(K);
-      for (int64_t n = n0; n < n1; ++n) {
-        widen_rows(w, n, n + 1, row.data());
-        for (int64_t m = 0; m < M; ++m) op[m * N + n] = dot(xp + m * K, row.data(), K) + (bp ? bp[n] : 0.0f);
-      }
-    });
+  if (M <= 4) {  // GEMV: widen each weight row in registers, parallel over output features
+    gemv_half(x, w, bp, out);
     return;
   }
   constexpr int64_t kBlock = 256;

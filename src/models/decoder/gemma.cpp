@@ -31,6 +31,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     s.attn_softcap = static_cast<float>(c.number_or("attn_logit_softcapping", 0.0));
     s.final_softcap = static_cast<float>(c.number_or("final_logit_softcapping", 0.0));
     window = c.dim_or("sliding_window", 0, 0);
+    s.hybrid_cache_sliding_mask = true;
   }
   WeightLoader w = root.base("model");
   s.embed = w.pp("embed_tokens").get_native("weight", {s.vocab, H});

@@ -262,6 +262,7 @@ Tensor apply_act(const Tensor& x, const std::string& name) {
 }  // namespace
 
 Tensor Mlp::operator()(const Tensor& x) const {
+  if (block) return block(x);
   if (gate_up.defined()) {
     Tensor y = gate_up(x);
     const int64_t I = y.dim(-1) / 2;
@@ -287,7 +288,7 @@ std::unique_ptr<DecoderState> TransformerLM::new_state(int64_t batch, int64_t ca
 }
 
 Tensor TransformerLM::default_position_ids(const Tensor& mask) const {
-  if (!s_.positions_from_mask) return CausalLM::default_position_ids(mask);
+  if (s_.positions == Positions::Arange) return CausalLM::default_position_ids(mask);
   const int64_t B = mask.dim(0), S = mask.dim(1);
   Tensor m = mask.to(DType::I64).contiguous();
   Tensor pos = Tensor::empty({B, S}, DType::I64);
@@ -296,14 +297,14 @@ Tensor TransformerLM::default_position_ids(const Tensor& mask) const {
     for (int64_t i = 0; i < S; ++i) {
       const int64_t v = m.data<int64_t>()[b * S + i] != 0;
       run += v;
-      pos.data<int64_t>()[b * S + i] = run * v - 1;
+      pos.data<int64_t>()[b * S + i] = s_.positions == Positions::MaskCumsum ? run * v - 1 : (v ? run - 1 : 1);
     }
   }
   return pos;
 }
 
 Tensor TransformerLM::attention(const Layer& L, int64_t li, const Tensor& x, KVCache& cache, const Tensor& mask,
-                                const Tensor& cos, const Tensor& sin, const Tensor& alibi) const {
+                                const Tensor& cos, const Tensor& sin, const Tensor& alibi, bool hf_cache_compat) const {
   const Attention& A = L.attn;
   const int64_t B = x.dim(0), S = x.dim(1), Hq = s_.heads, Hkv = s_.kv_heads, D = s_.head_dim;
   Tensor q, k, v;  // [B, S, H, D] views
@@ -371,6 +372,14 @@ Tensor TransformerLM::attention(const Layer& L, int64_t li, const Tensor& x, KVC
   AttentionArgs args;
   args.scale = A.scale;
   args.key_mask = mask;
+  const int64_t W = A.sliding_window;
+  if (hf_cache_compat && s_.hybrid_cache_sliding_mask && W > 0 && S == 1 && past > 0 && T >= W) {
+    Tensor m = Tensor::zeros({B, T}, DType::I64);
+    const Tensor src = mask.to(Device::cpu()).to(DType::I64).contiguous();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = T - W; j < T; ++j) m.data<int64_t>()[b * T + j] = src.data<int64_t>()[b * T + j - (T - W)];
+    args.key_mask = m.to(mask.device());
+  }
   args.causal = true;
   args.q_offset = past;
   args.sliding_window = A.sliding_window;
@@ -437,7 +446,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
     switch (s_.style) {
       case BlockStyle::PreNorm: {
         Tensor h = L.ln_attn(x);
-        Tensor a = attention(L, li, h, *cache, mask, cos, sin, alibi);
+        Tensor a = attention(L, li, h, *cache, mask, cos, sin, alibi, in.hf_cache_compat);
         if (L.post_attn.defined()) a = L.post_attn(a);
         x = residual(s_.residual_from_norm ? h : x, a);
         h = L.ln_mlp(x);
@@ -448,22 +457,23 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
       }
       case BlockStyle::Parallel: {
         Tensor h = L.ln_attn(x);
-        Tensor a = attention(L, li, h, *cache, mask, cos, sin, alibi);
+        Tensor a = attention(L, li, h, *cache, mask, cos, sin, alibi, in.hf_cache_compat);
         Tensor m = L.mlp(L.ln_mlp.defined() ? L.ln_mlp(x) : h);
         x = ops::add(ops::add(a, m), x);
         break;
       }
       case BlockStyle::PostNorm: {
-        x = L.ln_attn(ops::add(x, attention(L, li, x, *cache, mask, cos, sin, alibi)));
+        x = L.ln_attn(ops::add(x, attention(L, li, x, *cache, mask, cos, sin, alibi, in.hf_cache_compat)));
         x = L.ln_mlp(ops::add(x, L.mlp(x)));
         break;
       }
     }
   }
   cache->advance(S);
+  if (in.hidden_states && !s_.final_norm_in_hidden_states) in.hidden_states->push_back(x);
   x = s_.final_norm(x);
   if (s_.project_out.defined()) x = s_.project_out(x);
-  if (in.hidden_states) in.hidden_states->push_back(x);
+  if (in.hidden_states && s_.final_norm_in_hidden_states) in.hidden_states->push_back(x);
   if (in.last_logits_only) x = x.slice(1, S - 1, S);
   Tensor logits = ops::linear(x, s_.lm_head, s_.lm_head_bias);
   if (s_.logit_scale != 1.0f) logits = ops::scale(logits, s_.logit_scale);

@@ -4,6 +4,7 @@
 // sinusoidal positions, ALiBi, GQA/MQA, fused QKV layouts, q/k norms, sliding windows, pre-norm / parallel /
 // post-norm blocks, gated MLPs, embedding/residual/logit scaling and soft-capping, tied embeddings.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,8 @@ struct Attention {
 struct Mlp {
   layers::Linear up, gate, down, gate_up;  // gate_up: fused [gate | up] (Phi-3, GLM)
   std::string act;                         // HF activation name; "relu2" = relu(x)^2
+  // Replaces the dense MLP when set: a mixture-of-experts block [B, S, E] -> [B, S, E] (src/models/moe/).
+  std::function<Tensor(const Tensor&)> block;
   Tensor operator()(const Tensor& x) const;
 };
 
@@ -82,6 +85,12 @@ struct Layer {
   Norm post_attn, post_mlp;   // norms on the sublayer outputs (Gemma-2, OLMo-2)
   Attention attn;
   Mlp mlp;
+};
+
+enum class Positions {
+  Arange,           // 0..S-1 (most models)
+  MaskCumsum,       // cumsum(mask) * mask - 1 (OPT, BioGPT)
+  MaskCumsumFill1,  // cumsum(mask) - 1, padding set to 1 (GPTBigCode)
 };
 
 enum class BlockStyle {
@@ -97,7 +106,7 @@ struct Spec {
   float embed_scale = 1.0f;
   Tensor pos_table;           // [rows, E] learned or sinusoidal; row = position + pos_offset
   int64_t pos_offset = 0;
-  bool positions_from_mask = false;  // HF forward default position_ids = cumsum(mask) * mask - 1 (OPT, BioGPT)
+  Positions positions = Positions::Arange;  // HF forward's default position_ids
   Norm embed_norm;                   // BLOOM word_embeddings_layernorm
   layers::Linear project_in, project_out;  // OPT word_embed_proj_dim != hidden_size
   Rope rope;
@@ -107,6 +116,11 @@ struct Spec {
   float residual_multiplier = 1.0f;  // Granite
   std::vector<Layer> layers;
   Norm final_norm;
+  bool final_norm_in_hidden_states = true;  // false: HF's last hidden_states entry is taken before final_norm
+  // transformers' HybridCache (Gemma-2 generate): a one-token decode step of a sliding layer sees the last
+  // `window` keys but masks them with the padding mask of the first `window` positions. Applied only when
+  // StepInput::hf_cache_compat is set (CausalLM::generate, i.e. conformance), never in the native engine.
+  bool hybrid_cache_sliding_mask = false;
   Tensor lm_head, lm_head_bias;
   float logit_scale = 1.0f;   // Cohere logit_scale, Granite 1/logits_scaling
   float final_softcap = 0.0f;  // Gemma-2 final_logit_softcapping
@@ -133,7 +147,7 @@ class TransformerLM : public CausalLM {
 
  private:
   Tensor attention(const Layer& L, int64_t li, const Tensor& x, KVCache& cache, const Tensor& mask,
-                   const Tensor& cos, const Tensor& sin, const Tensor& alibi) const;
+                   const Tensor& cos, const Tensor& sin, const Tensor& alibi, bool hf_cache_compat) const;
   Spec s_;
 };
 

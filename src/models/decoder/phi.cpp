@@ -1,0 +1,55 @@
+// Phi (modeling_phi.py): parallel attention + MLP sharing one LayerNorm, partial rotary (NeoX halves), biased
+// projections, optional per-head q/k LayerNorm, lm_head with bias.
+#include <cmath>
+
+#include "models/decoder/transformer.h"
+
+namespace ia::decoder {
+namespace {
+
+std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, const std::string&) {
+  Spec s;
+  s.vocab = c.dim("vocab_size");
+  s.hidden = c.dim("hidden_size");
+  s.heads = c.dim("num_attention_heads");
+  s.kv_heads = kv_heads_of(c, s.heads);
+  s.head_dim = s.hidden / s.heads;
+  const int64_t H = s.hidden, D = s.head_dim, I = c.dim("intermediate_size"), L = c.dim("num_hidden_layers", 0, 4096);
+  const double eps = c.number_or("layer_norm_eps", 1e-5);
+  const std::string act = c.str_or("hidden_act", "gelu_new");
+  ops::activation_op(act);
+  s.rope = Rope::from_config(c, static_cast<int64_t>(D * c.number_or("partial_rotary_factor", 0.5)), false,
+                             c.number_or("rope_theta", 10000.0));
+  s.style = BlockStyle::Parallel;
+  const bool qk_ln = c.flag_or("qk_layernorm", false);
+  WeightLoader w = root.base("model");
+  s.embed = w.pp("embed_tokens").get_native("weight", {s.vocab, H});
+  for (int64_t i = 0; i < L; ++i) {
+    auto l = w.pp("layers").pp(i);
+    auto a = l.pp("self_attn");
+    Layer layer;
+    layer.ln_attn = Norm::layer(l.pp("input_layernorm"), H, eps);
+    Attention& at = layer.attn;
+    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, true);
+    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, true);
+    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, true);
+    at.o = load_linear(a.pp("dense"), s.heads * D, H, true);
+    if (qk_ln) {
+      at.q_norm = Norm::layer(a.pp("q_layernorm"), D, eps);
+      at.k_norm = Norm::layer(a.pp("k_layernorm"), D, eps);
+    }
+    at.scale = 1.0f / std::sqrt(static_cast<float>(D));
+    layer.mlp.up = load_linear(l.pp("mlp").pp("fc1"), H, I, true);
+    layer.mlp.down = load_linear(l.pp("mlp").pp("fc2"), I, H, true);
+    layer.mlp.act = act;
+    s.layers.push_back(std::move(layer));
+  }
+  s.final_norm = Norm::layer(w.pp("final_layernorm"), H, eps);
+  load_lm_head(s, c, root, false, "lm_head", true);
+  return std::make_unique<TransformerLM>(std::move(s));
+}
+
+}  // namespace
+}  // namespace ia::decoder
+
+IA_REGISTER_MODEL(phi, {"phi", "decoder-only", {"PhiForCausalLM"}, ia::decoder::make})
