@@ -68,6 +68,13 @@ std::set<std::string> ops_with_kernel(DeviceType type) {
   return out;
 }
 
+std::vector<std::string> ops_applicable_to(DeviceType type, const std::vector<std::string>& ops) {
+  std::vector<std::string> out;
+  for (const auto& op : ops)
+    if (type != DeviceType::CPU || (op != "to_host" && op != "from_host")) out.push_back(op);
+  return out;
+}
+
 std::string BackendStatus::executor_summary() const {
   if (!has_executor) return "no executor in this build";
   if (ops.size() == total_ops) return fmt::format("yes ({}/{} ops)", ops.size(), total_ops);
@@ -84,15 +91,18 @@ nlohmann::json BackendStatus::to_json() const {
 }
 
 std::vector<BackendStatus> detect_backends(const hw::ProbeEnv& env) {
-  const size_t total = all_op_tables().size();
+  const std::vector<std::string> all = all_op_names();
   std::vector<BackendStatus> out;
   for (const auto& e : registered_backends()) {
     BackendStatus s;
     s.report = e.detect(env);
     s.report.type = e.type;
-    s.ops = ops_with_kernel(e.type);
-    s.has_executor = !s.ops.empty();
-    s.total_ops = total;
+    const auto applicable = ops_applicable_to(e.type, all);
+    const auto with_kernel = ops_with_kernel(e.type);
+    s.has_executor = !with_kernel.empty();
+    for (const auto& op : applicable)
+      if (with_kernel.count(op)) s.ops.insert(op);
+    s.total_ops = applicable.size();
     out.push_back(std::move(s));
   }
   return out;

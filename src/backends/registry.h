@@ -32,13 +32,16 @@ ExecutorInit executor_init(DeviceType type);       // empty when none registered
 // Every op this build knows (all_op_tables()), and those with a kernel for `type`.
 std::vector<std::string> all_op_names();
 std::set<std::string> ops_with_kernel(DeviceType type);
+// `ops` less those that do not apply to `type`: the host transfer ops (to_host, from_host) have no meaning on
+// the CPU, whose tensors already live in host memory.
+std::vector<std::string> ops_applicable_to(DeviceType type, const std::vector<std::string>& ops);
 
 // What selection and `hardware` consume: detection plus whether this build can execute there.
 struct BackendStatus {
   hw::BackendReport report;
   bool has_executor = false;   // at least one kernel registered for this device type
-  std::set<std::string> ops;   // ops with a kernel for this device type
-  size_t total_ops = 0;        // ops known to this build
+  std::set<std::string> ops;   // applicable ops with a kernel for this device type
+  size_t total_ops = 0;        // ops known to this build that apply to this device type
   std::string executor_summary() const;  // "yes (17/17 ops)", "partial (3/17 ops)", "no executor in this build"
   nlohmann::json to_json() const;        // the report plus "executor" and "ops_with_kernel"
 };

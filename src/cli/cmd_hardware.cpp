@@ -150,9 +150,13 @@ void run(const Args& a) {
     std::cout << j.dump(2) << "\n";
   } else {
     print_text(statuses, prio);
-    if (selection_error.empty())
-      fmt::print("--device {} -> {}: {}\n", a.device, selection["used"].get<std::string>(),
-                 selection["reason"].get<std::string>());
+    if (selection_error.empty()) {
+      // The reason's head (the skipped list follows it, printed one per line here).
+      const std::string reason = selection["reason"].get<std::string>();
+      fmt::print("--device {} -> {}{}\n  why: {}\n", a.device, selection["used"].get<std::string>(),
+                 selection["fell_back"].get<bool>() ? " (fell back)" : "", reason.substr(0, reason.find("; skipped: ")));
+      for (const auto& s : selection["skipped"]) fmt::print("  skipped {}\n", s.get<std::string>());
+    }
   }
   if (!selection_error.empty()) {
     fmt::print(stderr, "error: {}\n", selection_error);

@@ -7,6 +7,8 @@
 #include "hardware/hardware.h"
 #include "hardware/probe.h"
 
+#include <dlfcn.h>
+
 #if defined(IA_WITH_CUDA) && __has_include(<cuda_runtime_api.h>)
 #include <cuda_runtime_api.h>
 #define IA_CUDA_IN_BUILD 1
@@ -38,6 +40,7 @@ struct CudaApi {
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext*, CUdevice) = nullptr;
   CUresult (*cuDevicePrimaryCtxRelease)(CUdevice) = nullptr;
   CUresult (*cuCtxSetCurrent)(CUcontext) = nullptr;
+  CUresult (*cuCtxGetCurrent)(CUcontext*) = nullptr;
   CUresult (*cuMemGetInfo)(size_t*, size_t*) = nullptr;
   CUresult (*cuDeviceGetPCIBusId)(char*, int, CUdevice) = nullptr;
 
@@ -53,14 +56,12 @@ struct CudaApi {
 
 std::string cuda_version_string(int v) { return fmt::format("{}.{}", v / 1000, (v % 1000) / 10); }
 
-#ifndef IA_CUDA_IN_BUILD
 // Which of the named libraries loads (path), or "not found".
 std::string find_library(const ProbeEnv& env, const std::vector<std::string>& names) {
   std::string err;
   auto lib = DynamicLibrary::open(env, names, {}, &err);
   return lib ? lib->path() : "not found";
 }
-#endif
 
 BackendReport probe_cuda(const ProbeEnv& env) {
   std::string err;
@@ -95,6 +96,7 @@ BackendReport probe_cuda(const ProbeEnv& env) {
   if (!api.cuDevicePrimaryCtxRelease)
     api.cuDevicePrimaryCtxRelease = lib->get<decltype(api.cuDevicePrimaryCtxRelease)>("cuDevicePrimaryCtxRelease");
   api.cuCtxSetCurrent = lib->get<decltype(api.cuCtxSetCurrent)>("cuCtxSetCurrent");
+  api.cuCtxGetCurrent = lib->get<decltype(api.cuCtxGetCurrent)>("cuCtxGetCurrent");
   api.cuMemGetInfo = lib->get<decltype(api.cuMemGetInfo)>("cuMemGetInfo_v2");
   api.cuDeviceGetPCIBusId = lib->get<decltype(api.cuDeviceGetPCIBusId)>("cuDeviceGetPCIBusId");
 
@@ -138,8 +140,11 @@ BackendReport probe_cuda(const ProbeEnv& env) {
       char bus[64] = {0};
       if (api.cuDeviceGetPCIBusId(bus, sizeof bus - 1, dev) == 0) d.capabilities["pci_bus_id"] = bus;
     }
-    // Free memory needs a context: retain the primary one briefly (the probe process exits right after).
+    // Free memory needs a context: retain the primary one briefly, then restore whatever was current (in-process
+    // probes share the thread with the CUDA runtime).
     if (api.cuDevicePrimaryCtxRetain && api.cuCtxSetCurrent && api.cuMemGetInfo && api.cuDevicePrimaryCtxRelease) {
+      CUcontext prev = nullptr;
+      if (api.cuCtxGetCurrent) api.cuCtxGetCurrent(&prev);
       CUcontext ctx = nullptr;
       if (CUresult rc = api.cuDevicePrimaryCtxRetain(&ctx, dev); rc != 0) {
         d.capabilities["free_memory_error"] = "cuDevicePrimaryCtxRetain failed: " + api.error(rc);
@@ -151,7 +156,7 @@ BackendReport probe_cuda(const ProbeEnv& env) {
           d.free_memory = free_b;
         else
           d.capabilities["free_memory_error"] = "cuMemGetInfo failed: " + api.error(rc2);
-        api.cuCtxSetCurrent(nullptr);
+        api.cuCtxSetCurrent(prev);
         api.cuDevicePrimaryCtxRelease(dev);
       }
     } else {
@@ -162,11 +167,14 @@ BackendReport probe_cuda(const ProbeEnv& env) {
 
 #ifdef IA_CUDA_IN_BUILD
   r.capabilities["cudart"] = fmt::format("linked into this build (CUDA {})", cuda_version_string(CUDART_VERSION));
-  r.capabilities["cublas"] = "linked into this build";
 #else
   r.capabilities["cudart"] = find_library(env, {"libcudart.so.13", "libcudart.so.12", "libcudart.so"});
-  r.capabilities["cublas"] = find_library(env, {"libcublas.so.13", "libcublas.so.12", "libcublas.so"});
 #endif
+  const std::string cublas = find_library(env, env.cuda_blas_library.empty()
+                                                   ? std::vector<std::string>{"libcublas.so.13", "libcublas.so.12",
+                                                                              "libcublas.so"}
+                                                   : std::vector<std::string>{env.cuda_blas_library, "libcublas.so"});
+  r.capabilities["cublas"] = cublas;
 
   if (count == 0) {
     r.available = false;
@@ -175,6 +183,10 @@ BackendReport probe_cuda(const ProbeEnv& env) {
     r.available = false;
     r.why_not = fmt::format("driver too old: it supports CUDA {}, this build needs CUDA {}", r.version,
                             cuda_version_string(env.min_cuda_driver));
+  } else if (!env.cuda_blas_library.empty() && cublas == "not found") {
+    r.available = false;
+    r.why_not = fmt::format("{} not found (searched: {}); this build's CUDA executor needs cuBLAS",
+                            env.cuda_blas_library, describe_search(env, {}));
   } else {
     r.available = true;
   }
@@ -184,7 +196,20 @@ BackendReport probe_cuda(const ProbeEnv& env) {
 }  // namespace
 
 BackendReport detect_cuda(const ProbeEnv& env) {
-  return run_probe(DeviceType::CUDA, env, [&] { return probe_cuda(env); });
+  // A forked child may not use a driver its parent already initialised; when this process has loaded the real
+  // driver (the CUDA backend is running), probe in-process instead -- that driver has already proven it works.
+  ProbeEnv e = env;
+  bool in_process = false;
+  if (e.isolate && e.system_search) {
+    if (void* h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+      dlclose(h);
+      e.isolate = false;
+      in_process = true;
+    }
+  }
+  BackendReport r = run_probe(DeviceType::CUDA, e, [&] { return probe_cuda(e); });
+  if (in_process) r.notes.push_back("probed in-process: the CUDA driver is already loaded in this process");
+  return r;
 }
 
 }  // namespace ia::hw

@@ -55,6 +55,7 @@ ProbeEnv ProbeEnv::from_environment() {
   env.openvino_dir = env_or("INTEL_OPENVINO_DIR", "");
   env.qnn_sdk_root = env_or("QNN_SDK_ROOT", "");
   env.min_cuda_driver = IA_BUILD_CUDART_VERSION;
+  if (IA_BUILD_CUDART_VERSION > 0) env.cuda_blas_library = fmt::format("libcublas.so.{}", IA_BUILD_CUDART_VERSION / 1000);
   return env;
 }
 

@@ -27,6 +27,7 @@ struct ProbeEnv {
   std::string openvino_dir;           // INTEL_OPENVINO_DIR: adds <dir>/runtime/lib/intel64
   std::string qnn_sdk_root;           // QNN_SDK_ROOT: adds <root>/lib/<target> to the QNN search
   int min_cuda_driver = 0;            // CUDA driver API version the build needs (e.g. 13000); 0: no check
+  std::string cuda_blas_library;      // cuBLAS the build's CUDA executor dlopens ("libcublas.so.13"); "": no check
 
   static ProbeEnv from_environment();
 };

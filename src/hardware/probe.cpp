@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#if defined(__linux__)
 #include <link.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -27,6 +29,15 @@ DynamicLibrary::~DynamicLibrary() {
 }
 
 void* DynamicLibrary::symbol(const char* name) const { return handle_ ? dlsym(handle_, name) : nullptr; }
+
+std::string describe_search(const ProbeEnv& env, const std::vector<std::string>& extra_dirs) {
+  std::vector<std::string> searched;
+  for (const auto* dirs : {&env.lib_dirs, &extra_dirs})
+    for (const auto& d : *dirs)
+      if (!d.empty()) searched.push_back(d);
+  if (env.system_search) searched.push_back("system loader path");
+  return searched.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(searched, ", "));
+}
 
 std::optional<DynamicLibrary> DynamicLibrary::open(const ProbeEnv& env, const std::vector<std::string>& names,
                                                    const std::vector<std::string>& extra_dirs, std::string* error) {
@@ -57,8 +68,10 @@ std::optional<DynamicLibrary> DynamicLibrary::open(const ProbeEnv& env, const st
         continue;
       }
       std::string path = name;
+#if defined(__linux__)
       struct link_map* lm = nullptr;
       if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0]) path = lm->l_name;
+#endif
       return DynamicLibrary(h, path);
     }
   }
@@ -68,12 +81,7 @@ std::optional<DynamicLibrary> DynamicLibrary::open(const ProbeEnv& env, const st
     if (!broken.empty()) {
       *error = fmt::format("{} failed to load: {}", what, fmt::join(broken, "; "));
     } else {
-      std::vector<std::string> searched;
-      for (const auto& d : dirs)
-        if (!d.empty()) searched.push_back(d);
-      if (env.system_search) searched.push_back("system loader path");
-      *error = fmt::format("{} not found (searched: {})", what,
-                           searched.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(searched, ", ")));
+      *error = fmt::format("{} not found (searched: {})", what, describe_search(env, extra_dirs));
     }
   }
   return std::nullopt;
@@ -105,7 +113,7 @@ BackendReport probe_in_process(DeviceType type, const std::function<BackendRepor
 BackendReport run_probe(DeviceType type, const ProbeEnv& env, const std::function<BackendReport()>& probe) {
   if (!env.isolate) return probe_in_process(type, probe);
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
+  if (pipe(fds) != 0 || fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
     BackendReport r = probe_in_process(type, probe);
     r.notes.push_back(fmt::format("probe ran in-process (pipe: {})", std::strerror(errno)));
     return r;

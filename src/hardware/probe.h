@@ -37,6 +37,9 @@ class DynamicLibrary {
   std::string path_;
 };
 
+// "dir1, dir2, system loader path": where DynamicLibrary::open looks, for messages.
+std::string describe_search(const ProbeEnv& env, const std::vector<std::string>& extra_dirs);
+
 // Runs `probe` and returns its report. With env.isolate it runs in a forked child whose report comes back as
 // JSON over a pipe; a child that crashes, exits early or outlives env.timeout_ms is killed and reported as
 // unavailable with the reason ("probe crashed: signal 11 (Segmentation fault)", "probe timed out after 10000 ms").

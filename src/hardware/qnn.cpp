@@ -50,12 +50,15 @@ BackendReport probe_qnn(const ProbeEnv& env) {
   r.type = DeviceType::QNN;
   r.capabilities["qnn_sdk_root"] = env.qnn_sdk_root.empty() ? "unset" : env.qnn_sdk_root;
   const auto extra = sdk_lib_dirs(env);
-  std::vector<std::string> failures;
+  std::vector<std::string> failures, not_found;
   for (const auto& spec : specs) {
     std::string err;
     auto lib = DynamicLibrary::open(env, {spec.library}, extra, &err);
     if (!lib) {
-      failures.push_back(err);
+      if (err.find("failed to load") != std::string::npos)
+        failures.push_back(err);
+      else
+        not_found.push_back(spec.library);
       continue;
     }
     auto get = lib->get<GetProviders>("QnnInterface_getProviders");
@@ -92,7 +95,10 @@ BackendReport probe_qnn(const ProbeEnv& env) {
   for (const auto& d : r.devices)
     if (d.capabilities["usable"].get<bool>()) r.available = true;
   if (!r.available) {
-    std::vector<std::string> why = failures;
+    std::vector<std::string> why;
+    if (!not_found.empty())
+      why.push_back(fmt::format("{} not found (searched: {})", fmt::join(not_found, ", "), describe_search(env, extra)));
+    why.insert(why.end(), failures.begin(), failures.end());
     for (const auto& d : r.devices)
       why.push_back(fmt::format("{}: {}", d.name, d.capabilities["why_not"].get<std::string>()));
     r.why_not = fmt::format("no usable QNN backend: {}{}", fmt::join(why, "; "),

@@ -175,7 +175,7 @@ Evaluation evaluate(DeviceType type, std::optional<int> index, const SelectionRe
   }
   e.executing = true;
   std::vector<std::string> missing;
-  for (const auto& op : required_ops)
+  for (const auto& op : ops_applicable_to(type, required_ops))
     if (!st->ops.count(op)) missing.push_back(op);
   if (!missing.empty()) {
     e.rejects.push_back(fmt::format("{}: no {} kernel for op{} {}", name, name, missing.size() == 1 ? "" : "s",
@@ -274,19 +274,19 @@ DeviceDecision make_decision(const SelectionRequest& req, const std::vector<Devi
     }
   d.skipped.insert(d.skipped.end(), failures.begin(), failures.end());
   const std::string& note = rk.candidates[k].note;
+  const std::string ops = req.ops.empty() ? std::string("every op of this build")
+                                          : fmt::format("the {} op{} needed", req.ops.size(), req.ops.size() == 1 ? "" : "s");
   std::string head;
   if (!dr.is_auto && !rk.request_unusable && k == 0) {
-    head = fmt::format("{} as requested ({})", d.used.str(), note);
+    head = fmt::format("{} as requested", note);
   } else if (!dr.is_auto) {
     d.fell_back = true;
-    head = fmt::format("requested {} could not be used; fell back to {} along the priority order {} ({})", dr.str(),
-                       d.used.str(), priority_str(priority), note);
+    head = fmt::format("requested {} could not be used; fell back to {} along priority order {}", dr.str(), note,
+                       priority_str(priority));
   } else {
     d.fell_back = passed_over || k > 0;
-    head = fmt::format("auto: {} is the first device in priority order {} that is available, has kernels for {} "
-                       "op{} and fits ({})",
-                       d.used.str(), priority_str(priority), req.ops.empty() ? "every" : std::to_string(req.ops.size()),
-                       req.ops.size() == 1 ? "" : "s", note);
+    head = fmt::format("auto chose {}: first in priority order {} that is available and has kernels for {}", note,
+                       priority_str(priority), ops);
   }
   d.reason = d.skipped.empty() ? head : fmt::format("{}; skipped: {}", head, fmt::join(d.skipped, "; "));
   return d;

@@ -16,6 +16,7 @@ function(ia_fake_library variant file_name source)
 endfunction()
 
 ia_fake_library(cuda_two libcuda.so.1 fake_cuda.c)
+ia_fake_library(cuda_two libcublas.so.13 fake_cublas.c)
 ia_fake_library(cuda_zero libcuda.so.1 fake_cuda.c FAKE_DEVICES=0)
 ia_fake_library(cuda_initfail libcuda.so.1 fake_cuda.c FAKE_INIT_RESULT=100)
 ia_fake_library(cuda_nosym libcuda.so.1 fake_cuda.c FAKE_OMIT_DEVICE_COUNT)

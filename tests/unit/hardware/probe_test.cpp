@@ -33,14 +33,25 @@ TEST(Probe, BrokenLibraryFileIsReportedNotFatal) {
   EXPECT_NE(err.find("failed to load"), std::string::npos) << err;
 }
 
+// In-process loads use the fake OpenVINO library, never the fake libcuda.so.1: a fake driver left loaded under the
+// real soname would be picked up by the CUDA runtime of later tests.
 TEST(Probe, FakeLibraryLoadsFromSearchPathAndResolvesSymbols) {
   FakeRoot root;
   std::string err;
-  auto lib = DynamicLibrary::open(root.env({"cuda_two"}), {"libcuda.so.1"}, {}, &err);
+  auto lib = DynamicLibrary::open(root.env({"ov_two"}), {"libopenvino_c.so"}, {}, &err);
   ASSERT_TRUE(lib.has_value()) << err;
-  EXPECT_EQ(lib->path(), std::string(IA_FAKE_LIB_DIR) + "/cuda_two/libcuda.so.1");
-  EXPECT_NE(lib->symbol("cuInit"), nullptr);
-  EXPECT_EQ(lib->symbol("cuNoSuchFunction"), nullptr);
+  EXPECT_EQ(lib->path(), std::string(IA_FAKE_LIB_DIR) + "/ov_two/libopenvino_c.so");
+  EXPECT_NE(lib->symbol("ov_core_create"), nullptr);
+  EXPECT_EQ(lib->symbol("ov_no_such_function"), nullptr);
+}
+
+TEST(Probe, InProcessDetectorRun) {
+  FakeRoot root;
+  ProbeEnv env = root.env({"ov_two"});
+  env.isolate = false;
+  BackendReport r = detect_openvino(env);
+  EXPECT_TRUE(r.available) << r.why_not;
+  EXPECT_EQ(r.devices.size(), 2u);
 }
 
 TEST(Probe, IsolatedProbeReturnsTheChildsReport) {
