@@ -16,6 +16,7 @@
 #include "cli/device_flag.h"
 #include "core/thread_pool.h"
 #include "models/layers.h"
+#include "io/model_source.h"
 #include "models/model.h"
 
 namespace fs = std::filesystem;
@@ -57,7 +58,7 @@ int run_bench(const BenchArgs& a) {
     ia::LoadOptions lo;
     lo.hf_class = a.hf_class;
     lo.device = choice.device;
-    model = ia::load_model(a.model, lo);
+    model = ia::load_model(ia::resolve_model(a.model), lo);
     source = a.model;
   }
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -163,7 +164,7 @@ int run_make(const MakeArgs& a) {
 void setup(CLI::App& app) {
   auto b = std::make_shared<BenchArgs>();
   auto* c = app.add_subcommand("bench", "Benchmark a model's forward pass (latency percentiles, GFLOP/s, peak RSS)");
-  c->add_option("model", b->model, "Model directory");
+  c->add_option("model", b->model, "Model: local directory, HF id (org/name[@revision]) or ipfs://<cid>");
   c->add_option("--config", b->config, "config.json to benchmark with random weights (no checkpoint needed)");
   c->add_option("--class", b->hf_class, "HF class to build (default: config architectures[0])");
   c->add_option("--seq", b->seq, "sequence length")->capture_default_str()->check(CLI::Range(1, 1 << 20));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "io/model_source.h"
 #include "models/model.h"
 
 namespace {
@@ -17,7 +18,7 @@ struct Args {
 
 int run(const Args& a) {
   namespace fs = std::filesystem;
-  const std::string dir = a.model;
+  const std::string dir = ia::resolve_model(a.model);
   IA_CHECK(fs::is_directory(dir), ia::ErrorKind::NotFound, "{}: not a model directory", dir);
   ia::ModelConfig config = ia::ModelConfig::load((fs::path(dir) / "config.json").string());
   auto ckpt = ia::Checkpoint::open(dir);
@@ -107,7 +108,7 @@ int run(const Args& a) {
 void setup(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* c = app.add_subcommand("info", "Describe a model directory: type, family, parameters, dtype, memory, tensors");
-  c->add_option("model", args->model, "Model directory (config.json + safetensors)")->required();
+  c->add_option("model", args->model, "Model: local directory, HF id (org/name[@revision]) or ipfs://<cid>")->required();
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([args] { ia::cli::set_exit_code(run(*args)); });
 }

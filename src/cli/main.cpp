@@ -1,5 +1,6 @@
 // Entry point of the `ipfs-accelerate` command: global flags, then the registered subcommands.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/command.h"
@@ -14,8 +15,11 @@ int main(int argc, char** argv) {
   auto& g = ia::cli::globals();
   app.add_option("--threads", g.threads, "CPU threads (default: IA_NUM_THREADS or physical cores)")
       ->check(CLI::NonNegativeNumber);
+  bool offline = false;
+  app.add_flag("--offline", offline, "never touch the network (same as HF_HUB_OFFLINE=1)");
   app.parse_complete_callback([&] {
     if (g.threads > 0) ia::set_num_threads(g.threads);
+    if (offline) setenv("IA_OFFLINE", "1", 1);
   });
   ia::cli::setup_commands(app);
   try {
