@@ -6,13 +6,51 @@
 #include "core/error.h"
 
 namespace ia {
+namespace {
+
+// Python's json.dumps writes float('inf') / float('nan') as the bare tokens Infinity, -Infinity and NaN
+// (e.g. Mamba-2's "time_step_limit": [0.0, Infinity]), which strict JSON rejects. Outside strings they become
+// the strings "Infinity", "-Infinity" and "NaN"; models that accept such values read them as strings.
+std::string quote_nonfinite(const std::string& text) {
+  static const char* const kTokens[] = {"-Infinity", "Infinity", "NaN"};
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      out += ch;
+      if (ch == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    in_string = ch == '"';
+    const char* match = nullptr;
+    for (const char* tok : kTokens)
+      if (text.compare(i, std::char_traits<char>::length(tok), tok) == 0) {
+        match = tok;
+        break;
+      }
+    if (!match) {
+      out += ch;
+      continue;
+    }
+    out += '"';
+    out += match;
+    out += '"';
+    i += std::char_traits<char>::length(match) - 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 ModelConfig ModelConfig::load(const std::string& path) {
   std::ifstream in(path);
   IA_CHECK(in.good(), ErrorKind::NotFound, "{}: cannot open config", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  nlohmann::json j = nlohmann::json::parse(quote_nonfinite(ss.str()), nullptr, false);
   IA_CHECK(!j.is_discarded(), ErrorKind::Format, "{}: not valid JSON", path);
   IA_CHECK(j.is_object(), ErrorKind::Format, "{}: top level must be a JSON object", path);
   return ModelConfig(std::move(j), path);

@@ -1,0 +1,153 @@
+// State-space invariants on the state-space conformance cases in tests/data/conformance (tiny configs): a
+// prefill followed by one-token steps through the recurrent state gives the logits of a full recompute, at
+// every position; and the recurrent ops split over chunks equal one call over the whole sequence.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "models/causal_lm.h"
+#include "models/layers.h"
+#include "ops/ssm.h"
+
+namespace fs = std::filesystem;
+using namespace ia;
+
+namespace {
+
+std::vector<std::string> ssm_cases() {
+  std::vector<std::string> out;
+  const fs::path root = fs::path(IA_TEST_DATA_DIR) / "conformance";
+  if (!fs::exists(root)) return out;
+  for (const auto& e : fs::directory_iterator(root)) {
+    std::ifstream in(e.path() / "case.json");
+    if (!in) continue;
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.value("family", "") == "state-space") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::unique_ptr<CausalLM> load_lm(const std::string& dir) {
+  auto m = load_model(dir);
+  auto* lm = dynamic_cast<CausalLM*>(m.get());
+  if (!lm) return nullptr;
+  m.release();
+  return std::unique_ptr<CausalLM>(lm);
+}
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<float> v(n);
+  uint64_t x = seed;
+  for (auto& f : v) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    f = lo + (hi - lo) * static_cast<float>((x >> 40) % 10001) / 10000.0f;
+  }
+  return Tensor::from_vector(v, shape);
+}
+
+Tensor random_ids(int64_t B, int64_t S, int64_t vocab, uint64_t seed) {
+  std::vector<int64_t> ids(B * S);
+  uint64_t x = seed;
+  for (auto& v : ids) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    v = static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(vocab));
+  }
+  return Tensor::from_vector(ids, {B, S});
+}
+
+double max_diff(const Tensor& a, const Tensor& b) {
+  auto x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
+  double d = x.size() == y.size() ? 0.0 : INFINITY;
+  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) d = std::max(d, std::fabs(double(x[i]) - double(y[i])));
+  return d;
+}
+
+StepInput step_input(const Tensor& ids, int64_t past) {
+  StepInput in;
+  in.input_ids = ids;
+  in.attention_mask = layers::full_i64({ids.dim(0), past + ids.dim(1)}, 1);
+  in.position_ids = layers::full_i64({ids.dim(0), ids.dim(1)}, 0);
+  return in;
+}
+
+}  // namespace
+
+TEST(SsmInvariants, HasCases) { EXPECT_FALSE(ssm_cases().empty()); }
+
+TEST(SsmInvariants, StepwiseStateEqualsFullRecompute) {
+  for (const auto& dir : ssm_cases()) {
+    SCOPED_TRACE(dir);
+    auto lm = load_lm(dir);
+    ASSERT_TRUE(lm);
+    const int64_t B = 2, S = 11, P = 5, V = lm->vocab_size();
+    Tensor ids = random_ids(B, S, V, 1234);
+    auto full_state = lm->new_state(B, S);
+    Tensor full = lm->step(*full_state, step_input(ids, 0));  // [B, S, V]
+    auto state = lm->new_state(B, S);
+    Tensor pre = lm->step(*state, step_input(ids.slice(1, 0, P).contiguous(), 0));
+    EXPECT_LT(max_diff(pre, full.slice(1, 0, P)), 1e-4);
+    for (int64_t t = P; t < S; ++t) {
+      Tensor one = lm->step(*state, step_input(ids.slice(1, t, t + 1).contiguous(), t));
+      EXPECT_LT(max_diff(one, full.slice(1, t, t + 1)), 1e-4) << "position " << t;
+    }
+    EXPECT_EQ(state->length(), S);
+  }
+}
+
+TEST(SsmOps, ChunkedCallsEqualOneCall) {
+  const int64_t B = 2, S = 9, H = 4, P = 3, N = 5, G = 2, C = 6, K = 4;
+  Tensor x = random_tensor({B, S, H, P}, 1);
+  Tensor dt = random_tensor({B, S, H}, 2, 0.01f, 0.5f);
+  Tensor A = random_tensor({H, N}, 3, -2.0f, -0.1f);
+  Tensor Bm = random_tensor({B, S, G, N}, 4), Cm = random_tensor({B, S, G, N}, 5), D = random_tensor({H}, 6);
+  Tensor s_full = Tensor::zeros({B, H, P, N}, DType::F32), s_step = Tensor::zeros({B, H, P, N}, DType::F32);
+  Tensor y_full = ops::selective_scan_(x, dt, A, Bm, Cm, D, s_full);
+  for (int64_t t = 0; t < S; ++t) {
+    auto sl = [&](const Tensor& v) { return v.slice(1, t, t + 1).contiguous(); };
+    Tensor y = ops::selective_scan_(sl(x), sl(dt), A, sl(Bm), sl(Cm), D, s_step);
+    EXPECT_LT(max_diff(y, y_full.slice(1, t, t + 1)), 1e-6);
+  }
+  EXPECT_LT(max_diff(s_full, s_step), 1e-6);
+
+  Tensor cx = random_tensor({B, S, C}, 7), w = random_tensor({C, K}, 8), bias = random_tensor({C}, 9);
+  Tensor c_full = Tensor::zeros({B, C, K - 1}, DType::F32), c_step = Tensor::zeros({B, C, K - 1}, DType::F32);
+  Tensor cy = ops::causal_conv1d_(cx, w, bias, c_full);
+  // Reference: zero-padded causal convolution.
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < S; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        float acc = bias.data<float>()[c];
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t src = t - (K - 1) + k;
+          if (src >= 0) acc += w.data<float>()[c * K + k] * cx.data<float>()[(b * S + src) * C + c];
+        }
+        EXPECT_NEAR(cy.data<float>()[(b * S + t) * C + c], acc, 1e-5);
+      }
+  Tensor first = ops::causal_conv1d_(cx.slice(1, 0, 2).contiguous(), w, bias, c_step);
+  Tensor rest = ops::causal_conv1d_(cx.slice(1, 2, S).contiguous(), w, bias, c_step);
+  EXPECT_LT(max_diff(first, cy.slice(1, 0, 2)), 1e-6);
+  EXPECT_LT(max_diff(rest, cy.slice(1, 2, S)), 1e-6);
+  EXPECT_LT(max_diff(c_full, c_step), 1e-6);
+
+  Tensor k = random_tensor({B, S, C}, 10, -3.0f, 3.0f), v = random_tensor({B, S, C}, 11);
+  Tensor td = random_tensor({C}, 12), tf = random_tensor({C}, 13);
+  auto fresh = [&] {
+    Tensor s = Tensor::zeros({B, 3, C}, DType::F32);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < C; ++c) s.data<float>()[(b * 3 + 2) * C + c] = -1e30f;
+    return s;
+  };
+  Tensor w_full = fresh(), w_step = fresh();
+  Tensor wy = ops::wkv_(k, v, td, tf, w_full);
+  for (int64_t t = 0; t < S; ++t) {
+    Tensor y = ops::wkv_(k.slice(1, t, t + 1).contiguous(), v.slice(1, t, t + 1).contiguous(), td, tf, w_step);
+    EXPECT_LT(max_diff(y, wy.slice(1, t, t + 1)), 1e-6);
+  }
+  EXPECT_LT(max_diff(w_full, w_step), 1e-6);
+}
