@@ -124,7 +124,12 @@ class RwkvLM : public CausalLM {
 
   Tensor step(DecoderState& st, const StepInput& in) override {
     auto& state = dynamic_cast<RecurrentState&>(st);
-    const int64_t S = in.input_ids.dim(1);
+    const int64_t B = in.input_ids.dim(0), S = in.input_ids.dim(1);
+    // transformers quirk (hf_cache_compat only): with a one-token input and a batch of B > 1, RwkvSelfAttention
+    // reads the carried shift state as [B, C] and broadcasts it against [B, 1, C], so layer 0's time mixing
+    // sees a pseudo-sequence of B positions (position j mixes the row's token with row j's shift state) and
+    // every later op runs over those B positions; generate() takes the last one.
+    const bool broadcast_quirk = in.hf_cache_compat && S == 1 && B > 1;
     Tensor x = embed_(in.input_ids.to(embed_.weight.device()));
     for (size_t li = 0; li < blocks_.size(); ++li) {
       const Block& b = blocks_[li];
@@ -132,11 +137,11 @@ class RwkvLM : public CausalLM {
       if (li == 0) x = b.pre_ln(x);
       // Time mixing (attention).
       Tensor h = b.ln1(x);
-      Tensor sh = shifted(h, state.at(l, 0));
+      Tensor sh = broadcast_quirk && h.dim(1) == 1 ? state.at(l, 0).view({1, B, hidden_}) : shifted(h, state.at(l, 0));
       Tensor k = b.att.key(mixed(h, sh, b.att.mix_k, b.att.one_minus_k));
       Tensor v = b.att.value(mixed(h, sh, b.att.mix_v, b.att.one_minus_v));
       Tensor r = ops::unary(UnaryOp::Sigmoid, b.att.receptance(mixed(h, sh, b.att.mix_r, b.att.one_minus_r)));
-      ops::copy_(state.at(l, 0), h.select(1, S - 1));
+      ops::copy_(state.at(l, 0), h.select(1, h.dim(1) - 1));
       Tensor wkv = ops::wkv_(k, v, b.att.time_decay, b.att.time_first, state.at(l, 1));
       x = ops::add(x, b.att.output(ops::mul(r, wkv)));
       // Channel mixing (feed-forward).
@@ -145,7 +150,7 @@ class RwkvLM : public CausalLM {
       Tensor fk = ops::unary(UnaryOp::Square, ops::unary(UnaryOp::Relu, b.ffn.key(mixed(h, sh, b.ffn.mix_k, b.ffn.one_minus_k))));
       Tensor fv = b.ffn.value(fk);
       Tensor fr = ops::unary(UnaryOp::Sigmoid, b.ffn.receptance(mixed(h, sh, b.ffn.mix_r, b.ffn.one_minus_r)));
-      ops::copy_(state.at(l, 2), h.select(1, S - 1));
+      ops::copy_(state.at(l, 2), h.select(1, h.dim(1) - 1));
       x = ops::add(x, ops::mul(fr, fv));
       if (rescale_every_ > 0 && (l + 1) % rescale_every_ == 0) x = ops::scale(x, 0.5f);
       if (in.hidden_states) in.hidden_states->push_back(x);
@@ -157,7 +162,8 @@ class RwkvLM : public CausalLM {
       captured_.clear();
       for (int64_t l = 0; l < state.layers(); ++l) captured_.push_back({state.at(l, 0), state.at(l, 1), state.at(l, 2)});
     }
-    if (in.last_logits_only) x = x.slice(1, S - 1, S);
+    const int64_t T = x.dim(1);
+    if (in.last_logits_only || T != S) x = x.slice(1, T - 1, T);
     return ops::linear(x, head_);
   }
 
