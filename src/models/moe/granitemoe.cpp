@@ -31,9 +31,8 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     const Tensor out = m.pp("output_linear").get_native("weight", {E, H, I});
     for (int64_t e = 0; e < E; ++e) {
       Expert x;
-      x.gate.weight = in.select(0, e).slice(0, 0, I).contiguous();
-      x.up.weight = in.select(0, e).slice(0, I, 2 * I).contiguous();
-      x.down.weight = out.select(0, e).contiguous();
+      x.gate_up.weight = in.select(0, e);  // [gate | up] rows: one linear, no copy
+      x.down.weight = out.select(0, e);
       b.experts.experts.push_back(std::move(x));
     }
     b.experts.act = act;

@@ -115,31 +115,40 @@ Tensor Experts::operator()(const Tensor& x, const Routing& r) const {
   IA_CHECK(r.tokens == T, ErrorKind::InvalidArgument, "moe experts: routing for {} tokens, input {}", r.tokens,
            x.describe());
   const Device dev = x.device();
-  // Dispatch: the rows routed to each expert, one linear chain per expert. pos[t * K + j] is where token t's
-  // j-th choice lands in the concatenated expert outputs.
-  std::vector<int64_t> pos(T * K, -1);
+  // Dispatch: bucket the (token, choice) pairs by expert, then run each expert's linears over its rows only.
+  // pos[t * K + j] is where token t's j-th choice lands in the concatenated expert outputs.
+  std::vector<std::vector<int64_t>> rows(E);
+  std::vector<std::vector<float>> wts(E);
+  std::vector<int64_t> slot(T * K);
+  for (int64_t i = 0; i < T * K; ++i) {
+    const int64_t e = r.experts[i];
+    IA_CHECK(e >= 0 && e < E, ErrorKind::InvalidArgument, "moe experts: routed expert {} outside [0, {})", e, E);
+    slot[i] = static_cast<int64_t>(rows[e].size());
+    rows[e].push_back(i / K);
+    wts[e].push_back(r.weights[i]);
+  }
+  std::vector<int64_t> first(E, 0);
   std::vector<Tensor> outs;
   int64_t offset = 0;
   for (int64_t e = 0; e < E; ++e) {
-    std::vector<int64_t> rows;
-    std::vector<float> w;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < K; ++j)
-        if (r.experts[t * K + j] == e) {
-          pos[t * K + j] = offset + static_cast<int64_t>(rows.size());
-          rows.push_back(t);
-          w.push_back(r.weights[t * K + j]);
-        }
-    if (rows.empty()) continue;
-    const int64_t n = static_cast<int64_t>(rows.size());
+    first[e] = offset;
+    if (rows[e].empty()) continue;
+    const int64_t n = static_cast<int64_t>(rows[e].size());
     const Expert& ex = experts[e];
-    Tensor xe = ops::index_select(x, Tensor::from_vector<int64_t>(rows, {n}).to(dev));
-    Tensor h = ops::mul(ops::activation(ex.gate(xe), act), ex.up(xe));
-    outs.push_back(ops::mul(ex.down(h), Tensor::from_vector<float>(w, {n, 1}).to(dev)));
+    Tensor xe = ops::index_select(x, Tensor::from_vector<int64_t>(rows[e], {n}).to(dev));
+    Tensor h;
+    if (ex.gate_up.defined()) {
+      Tensor y = ex.gate_up(xe);
+      const int64_t I = y.dim(-1) / 2;
+      h = ops::mul(ops::activation(y.slice(-1, 0, I), act), y.slice(-1, I, 2 * I));
+    } else {
+      h = ops::mul(ops::activation(ex.gate(xe), act), ex.up(xe));
+    }
+    outs.push_back(ops::mul(ex.down(h), Tensor::from_vector<float>(wts[e], {n, 1}).to(dev)));
     offset += n;
   }
-  for (int64_t p : pos)
-    IA_CHECK(p >= 0, ErrorKind::InvalidArgument, "moe experts: a routed expert index is outside [0, {})", E);
+  std::vector<int64_t> pos(T * K);
+  for (int64_t i = 0; i < T * K; ++i) pos[i] = first[r.experts[i]] + slot[i];
   // Combine: per token, sum its K expert outputs in expert order (HF's index_add_ loop over experts).
   std::vector<int64_t> order(T * K);
   for (int64_t t = 0; t < T; ++t) {

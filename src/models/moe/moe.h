@@ -36,9 +36,10 @@ struct Router {
   Routing route(const Tensor& logits) const;
 };
 
-// One expert's gated MLP: down(act(gate(x)) * up(x)).
+// One expert's gated MLP: down(act(gate(x)) * up(x)); gate_up (when set) holds [gate | up] as one matrix
+// (GraniteMoE's input_linear rows), run as a single linear.
 struct Expert {
-  layers::Linear gate, up, down;
+  layers::Linear gate, up, down, gate_up;
 };
 
 struct Experts {
