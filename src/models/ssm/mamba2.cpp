@@ -1,8 +1,13 @@
-// Mamba-2 (transformers modeling_mamba2.py, torch_forward). The chunked SSD scan of the reference equals the
-// sequential recurrence run here (ops::selective_scan_ with scalar A per head), up to float rounding. Per layer
-// the state holds the conv inputs [B, conv_dim, K-1] and the SSM state [B, H, head_dim, N].
-// transformers 4.48 quirk reproduced: with n_groups > 1 the multi-token path maps head h to group h % G
-// (B.repeat) while the single-token cached path maps it to group h / (H / G) (expand).
+// Mamba-2 (transformers 4.48 modeling_mamba2.py, torch_forward). Per layer the state holds the conv inputs
+// [B, conv_dim, K-1] and the SSM state [B, H, head_dim, N]. One-token cached steps are the plain recurrence.
+// Multi-token calls reproduce 4.48's chunked SSD exactly, including its quirks (verified against the goldens):
+//  * dt = max(softplus(dt + dt_bias), time_step_min) on both paths (time_step_limit is not used);
+//  * the inter-chunk state pass reduces over the wrong axis: the state entering chunk c is
+//    f_c * local_c with f_c = sum_{z=c..n} exp(sum of A*dt over chunks c..z-1) and local_c the state chunk c-1
+//    builds from zero (local_0 = the carried state), and the final state is the last chunk's local state;
+//  * with n_groups > 1 the multi-token path maps head h to group h % G (B.repeat), the one-token path to
+//    h / (H / G) (expand).
+// Each chunk runs ops::selective_scan_ twice: from the entering state (outputs) and from zero (local state).
 #include <cmath>
 
 #include "models/layers.h"
@@ -24,14 +29,6 @@ struct Block {
   layers::RMSNorm norm;
   Mixer mixer;
 };
-
-// A time_step_limit bound: a number, or "Infinity" / "-Infinity" (io/config.cpp quotes Python's bare tokens).
-double limit_value(const nlohmann::json& v, const ModelConfig& c) {
-  if (v.is_number()) return v.get<double>();
-  if (v.is_string() && v.get<std::string>() == "Infinity") return INFINITY;
-  if (v.is_string() && v.get<std::string>() == "-Infinity") return -INFINITY;
-  fail(ErrorKind::Format, "{}: time_step_limit bound must be a number, got {}", c.source(), v.dump());
-}
 
 class Mamba2LM : public CausalLM {
  public:
@@ -56,13 +53,8 @@ class Mamba2LM : public CausalLM {
              c.source());
     IA_CHECK(!c.flag_or("norm_before_gate", false), ErrorKind::Unsupported,
              "{}: mamba2 norm_before_gate=true is not supported (transformers ignores it too)", c.source());
-    if (c.has("time_step_limit")) {
-      const auto& lim = c.json()["time_step_limit"];
-      IA_CHECK(lim.is_array() && lim.size() == 2, ErrorKind::Format, "{}: time_step_limit must be [min, max]",
-               c.source());
-      dt_min_ = limit_value(lim[0], c);
-      dt_max_ = limit_value(lim[1], c);
-    }
+    dt_floor_ = c.number_or("time_step_min", 0.001);
+    chunk_ = c.dim_or("chunk_size", 256, 1);
     conv_dim_ = inner_ + 2 * groups_ * state_;
     const bool use_bias = c.flag_or("use_bias", false), conv_bias = c.flag_or("use_conv_bias", true);
     const WeightLoader bb = root.pp("backbone");
@@ -134,22 +126,55 @@ class Mamba2LM : public CausalLM {
       Cm = ops::concat(cs, 2);
     }
     dt = ops::unary(UnaryOp::Softplus, ops::add(dt, m.dt_bias));
-    if (dt_min_ > 0.0 || dt_max_ != INFINITY) dt = clamp(dt);
-    Tensor y = ops::selective_scan_(xs, dt.contiguous(), m.A, Bm, Cm, m.D, state.at(li, 1));
+    dt = ops::binary(BinaryOp::Max, dt, Tensor::scalar(static_cast<float>(dt_floor_)).to(dt.device())).contiguous();
+    Tensor y = decode ? ops::selective_scan_(xs, dt, m.A, Bm, Cm, m.D, state.at(li, 1))
+                      : chunked_scan(xs, dt, m, Bm, Cm, state.at(li, 1));
     y = y.view({B, S, inner_});
     y = m.norm(ops::mul(y, ops::unary(UnaryOp::Silu, gate)));
     return m.out_proj(y);
   }
 
-  Tensor clamp(const Tensor& dt) const {
-    Tensor r = ops::binary(BinaryOp::Max, dt, Tensor::scalar(static_cast<float>(dt_min_)).to(dt.device()));
-    if (dt_max_ != INFINITY)
-      r = ops::binary(BinaryOp::Min, r, Tensor::scalar(static_cast<float>(dt_max_)).to(dt.device()));
-    return r;
+  // transformers 4.48's chunked SSD (see the file comment): outputs [B, S, H, P]; `state` becomes the last
+  // chunk's local state.
+  Tensor chunked_scan(const Tensor& xs, const Tensor& dt, const Mixer& m, const Tensor& Bm, const Tensor& Cm,
+                      Tensor& state) const {
+    const int64_t B = xs.dim(0), S = xs.dim(1), n = (S + chunk_ - 1) / chunk_;
+    // Per chunk, batch and head: the total of A * dt over the chunk.
+    const auto dtv = dt.to(Device::cpu()).to_vector<float>();
+    const auto av = m.A.to(Device::cpu()).to_vector<float>();  // [H, N], constant over N
+    std::vector<double> total(n * B * heads_, 0.0);
+    for (int64_t c = 0; c < n; ++c)
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = c * chunk_; t < std::min(S, (c + 1) * chunk_); ++t)
+          for (int64_t h = 0; h < heads_; ++h)
+            total[(c * B + b) * heads_ + h] += double(av[h * state_]) * double(dtv[(b * S + t) * heads_ + h]);
+    Tensor local = state.clone();  // local_0: the carried state
+    std::vector<Tensor> ys;
+    for (int64_t c = 0; c < n; ++c) {
+      std::vector<float> f(B * heads_);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < heads_; ++h) {
+          double sum = 0.0, acc = 0.0;
+          for (int64_t z = c; z <= n; ++z) {
+            sum += std::exp(acc);
+            if (z < n) acc += total[(z * B + b) * heads_ + h];
+          }
+          f[b * heads_ + h] = static_cast<float>(sum);
+        }
+      Tensor entering = ops::mul(local, Tensor::from_vector(f, {B, heads_, 1, 1}).to(state.device())).contiguous();
+      const int64_t t0 = c * chunk_, t1 = std::min(S, t0 + chunk_);
+      auto sl = [&](const Tensor& v) { return v.slice(1, t0, t1).contiguous(); };
+      ys.push_back(ops::selective_scan_(sl(xs), sl(dt), m.A, sl(Bm), sl(Cm), m.D, entering));
+      local = Tensor::zeros(state.shape(), DType::F32, state.device());
+      ops::selective_scan_(sl(xs), sl(dt), m.A, sl(Bm), sl(Cm), Tensor(), local);
+    }
+    ops::copy_(state, local);
+    return ys.size() == 1 ? ys[0] : ops::concat(ys, 1);
   }
 
   int64_t hidden_, heads_, head_dim_, inner_, state_, groups_, kernel_, vocab_, conv_dim_;
-  double dt_min_ = 0.0, dt_max_ = INFINITY;
+  int64_t chunk_;
+  double dt_floor_;
   std::string act_;
   layers::Embedding embed_;
   std::vector<Block> blocks_;
