@@ -19,11 +19,10 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   const std::string act = c.str_or("hidden_act", "silu");
   ops::activation_op(act);
   LlamaStyle o;
-  o.qkv_bias = true;
-  if (c.flag_or("use_sliding_window", false) && c.has("sliding_window")) {
-    const int64_t window = c.dim("sliding_window"), max_window_layers = c.dim_or("max_window_layers", L, 0);
-    for (int64_t i = 0; i < L; ++i) o.sliding_window.push_back(i >= max_window_layers ? window : 0);
-  }
+  o.qkv_bias = c.flag_or("qkv_bias", true);
+  // Eager attention windows every layer through the causal mask once the config keeps a sliding_window (only with
+  // use_sliding_window); max_window_layers only matters to flash attention.
+  if (c.flag_or("use_sliding_window", false) && c.has("sliding_window")) o.sliding_window.assign(L, c.dim("sliding_window"));
   decoder::Spec s = llama_style(c, root, o);
   auto log = std::make_shared<RouterLog>();
   WeightLoader w = root.base("model");
