@@ -146,3 +146,57 @@ TEST(MoeDispatch, SparseEqualsDenseReference) {
   EXPECT_LE(max_diff(sparse.to_vector<float>(), ref), 1e-5);
   for (int64_t t = 0; t < T; ++t) EXPECT_NEAR(r.weights[t * K] + r.weights[t * K + 1], 1.0f, 1e-6);
 }
+
+TEST(MoeRouting, RulesHoldTheirInvariants) {
+  const int64_t T = 7, E = 5;
+  Tensor logits = random_tensor({T, E}, 3);
+  const auto l = logits.to_vector<float>();
+  auto softmax_row = [&](int64_t t) {
+    std::vector<float> p(l.begin() + t * E, l.begin() + (t + 1) * E);
+    float m = *std::max_element(p.begin(), p.end()), s = 0.0f;
+    for (auto& v : p) s += (v = std::exp(v - m));
+    for (auto& v : p) v /= s;
+    return p;
+  };
+  moe::Router r;
+  r.experts = E;
+  r.top_k = 2;
+  // Softmax then top-k without renormalisation: the weights are the top-2 probabilities, largest first.
+  auto a = r.route(logits);
+  for (int64_t t = 0; t < T; ++t) {
+    auto p = softmax_row(t);
+    std::vector<float> sorted = p;
+    std::sort(sorted.rbegin(), sorted.rend());
+    EXPECT_NEAR(a.weights[t * 2], sorted[0], 1e-6);
+    EXPECT_NEAR(a.weights[t * 2 + 1], sorted[1], 1e-6);
+    EXPECT_NEAR(p[a.experts[t * 2]], sorted[0], 1e-6);
+  }
+  // DBRX p = 2: the top-k weights have unit L2 norm.
+  r.norm_p = 2.0f;
+  auto b = r.route(logits);
+  for (int64_t t = 0; t < T; ++t)
+    EXPECT_NEAR(b.weights[t * 2] * b.weights[t * 2] + b.weights[t * 2 + 1] * b.weights[t * 2 + 1], 1.0f, 1e-5);
+  // GraniteMoE: top-k of the logits, softmax over those k -> sums to 1, same experts as softmax-then-top-k.
+  r.norm_p = 0.0f;
+  r.kind = moe::RouterKind::TopKSoftmax;
+  auto c = r.route(logits);
+  for (int64_t t = 0; t < T; ++t) {
+    EXPECT_NEAR(c.weights[t * 2] + c.weights[t * 2 + 1], 1.0f, 1e-6);
+    EXPECT_EQ(c.experts[t * 2], a.experts[t * 2]);
+    EXPECT_EQ(c.experts[t * 2 + 1], a.experts[t * 2 + 1]);
+  }
+  // Sparsemixer: with jitter 0 only the picked expert survives the mask (multiplier 1); with a huge jitter no
+  // expert is masked, so the first multiplier is the plain softmax probability of the top expert.
+  r.kind = moe::RouterKind::SparseMixer;
+  r.jitter_eps = 0.0f;
+  auto d = r.route(logits);
+  for (int64_t t = 0; t < T; ++t) {
+    EXPECT_EQ(d.experts[t * 2], a.experts[t * 2]);
+    EXPECT_EQ(d.experts[t * 2 + 1], a.experts[t * 2 + 1]);
+    EXPECT_NEAR(d.weights[t * 2], 1.0f, 1e-6);
+    EXPECT_NEAR(d.weights[t * 2 + 1], 1.0f, 1e-6);
+  }
+  r.jitter_eps = 1e6f;
+  auto e = r.route(logits);
+  for (int64_t t = 0; t < T; ++t) EXPECT_NEAR(e.weights[t * 2], a.weights[t * 2], 1e-6);
+}
