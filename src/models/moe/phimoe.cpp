@@ -10,8 +10,21 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   const int64_t L = c.dim("num_hidden_layers", 0, 4096), H = c.dim("hidden_size"), I = c.dim("intermediate_size");
   const int64_t E = c.dim("num_local_experts"), K = c.dim("num_experts_per_tok", 1, E);
   IA_CHECK(K == 2, ErrorKind::Unsupported, "{}: phimoe sparsemixer needs num_experts_per_tok 2, got {}", c.source(), K);
-  IA_CHECK(!c.has("rope_scaling"), ErrorKind::Unsupported,
-           "{}: phimoe rope_scaling (short/long mscale) is not implemented", c.source());
+  // rope_scaling: HF's longrope frequencies with PhiMoE's own cos/sin scale (short_mscale below
+  // rope_scaling.original_max_position_embeddings, long_mscale beyond); one scale is supported (Phi-3.5-MoE uses
+  // equal ones).
+  float mscale = 0.0f;
+  if (c.has("rope_scaling")) {
+    const auto& rs = c.json()["rope_scaling"];
+    const std::string type = rs.is_object() ? rs.value("rope_type", rs.value("type", std::string())) : "";
+    IA_CHECK(type == "longrope" || type == "su", ErrorKind::Unsupported,
+             "{}: phimoe rope_scaling type '{}' is not supported (longrope only)", c.source(), type);
+    auto num = [&](const char* key) { return rs.contains(key) && rs[key].is_number() ? rs[key].get<float>() : 0.0f; };
+    const float short_m = num("short_mscale"), long_m = num("long_mscale");
+    IA_CHECK(short_m == long_m, ErrorKind::Unsupported,
+             "{}: phimoe rope_scaling short_mscale {} != long_mscale {} is not supported", c.source(), short_m, long_m);
+    mscale = short_m;
+  }
   const std::string act = c.str_or("hidden_act", "silu");
   ops::activation_op(act);
   LlamaStyle o;
@@ -20,6 +33,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   o.lm_head_bias = c.flag_or("lm_head_bias", false);
   if (c.has("sliding_window")) o.sliding_window.assign(L, c.dim("sliding_window"));
   decoder::Spec s = llama_style(c, root, o);
+  if (mscale > 0.0f) s.rope.attention_factor = mscale;
   auto log = std::make_shared<RouterLog>();
   WeightLoader w = root.base("model");
   for (int64_t i = 0; i < L; ++i) {
