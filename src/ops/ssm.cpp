@@ -3,6 +3,7 @@
 IA_DEFINE_OP(causal_conv1d)
 IA_DEFINE_OP(selective_scan)
 IA_DEFINE_OP(wkv)
+IA_DEFINE_OP(linear_recurrence)
 
 namespace ia::ops {
 namespace {
@@ -68,6 +69,15 @@ Tensor wkv_(const Tensor& k, const Tensor& v, const Tensor& time_decay, const Te
   Tensor out = Tensor::empty({B, S, C}, DType::F32, k.device());
   kernels::wkv().get(k.device().type)(f32c(k), f32c(v), f32c(time_decay).view({C}), f32c(time_first).view({C}), state,
                                       out);
+  return out;
+}
+
+Tensor linear_recurrence_(const Tensor& a, const Tensor& x, Tensor& state) {
+  IA_CHECK(x.ndim() == 3 && a.shape() == x.shape(), ErrorKind::InvalidArgument,
+           "linear_recurrence_: a {} and x {} must be [B, S, C]", a.describe(), x.describe());
+  check_state(state, {x.dim(0), x.dim(2)}, "linear_recurrence_");
+  Tensor out = Tensor::empty(x.shape(), DType::F32, x.device());
+  kernels::linear_recurrence().get(x.device().type)(f32c(a), f32c(x), state, out);
   return out;
 }
 

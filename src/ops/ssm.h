@@ -1,6 +1,6 @@
-// Recurrent ops for state-space models (Mamba, Mamba-2, Jamba, RWKV): a depthwise causal conv1d that carries
+// Recurrent ops for state-space models (Mamba, Mamba-2, Jamba, RWKV, RecurrentGemma): a depthwise causal conv1d that carries
 // its last inputs between calls, the selective scan (S6 / SSD as a recurrence) with an in/out state, and the
-// RWKV-4 WKV recurrence in its numerically stable (running max) form. A prefill is one call over S tokens; a
+// RWKV-4 WKV recurrence in its numerically stable (running max) form, and a diagonal linear recurrence. A prefill is one call over S tokens; a
 // decode step is the same call with S = 1, so cached and full-sequence paths share one kernel.
 #pragma once
 #include "core/dispatch.h"
@@ -29,6 +29,10 @@ Tensor selective_scan_(const Tensor& x, const Tensor& dt, const Tensor& A, const
 // updated in place (a fresh state is (0, 0, -1e38)). Returns wkv [B, S, C].
 Tensor wkv_(const Tensor& k, const Tensor& v, const Tensor& time_decay, const Tensor& time_first, Tensor& state);
 
+// Diagonal linear recurrence (RecurrentGemma's RG-LRU scan): h = a[b,t,c] * h + x[b,t,c], y[b,t,c] = h.
+// a, x [B, S, C]; state [B, C] f32 updated in place. Returns y [B, S, C].
+Tensor linear_recurrence_(const Tensor& a, const Tensor& x, Tensor& state);
+
 }  // namespace ia::ops
 
 // Kernels: all tensors contiguous f32, shapes checked by the front-ends.
@@ -37,5 +41,6 @@ IA_DECLARE_OP(causal_conv1d, void (*)(const ia::Tensor& x, const ia::Tensor& w, 
 IA_DECLARE_OP(selective_scan, void (*)(const ia::Tensor& x, const ia::Tensor& dt, const ia::Tensor& A,
                                        const ia::Tensor& Bm, const ia::Tensor& Cm, const ia::Tensor& Dskip,
                                        ia::Tensor& state, ia::Tensor& out))
+IA_DECLARE_OP(linear_recurrence, void (*)(const ia::Tensor& a, const ia::Tensor& x, ia::Tensor& state, ia::Tensor& out))
 IA_DECLARE_OP(wkv, void (*)(const ia::Tensor& k, const ia::Tensor& v, const ia::Tensor& time_decay,
                             const ia::Tensor& time_first, ia::Tensor& state, ia::Tensor& out))

@@ -1,5 +1,6 @@
 // CPU kernels for the state-space recurrences (ops/ssm.h): causal conv1d with carried inputs, the selective
-// scan and the RWKV-4 WKV step. Sequential over time, parallel over batch x channels.
+// scan, the RWKV-4 WKV step and the diagonal linear recurrence. Sequential over time, parallel over batch x
+// channels.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -104,9 +105,30 @@ void wkv_cpu(const Tensor& k, const Tensor& v, const Tensor& time_decay, const T
   });
 }
 
+void linear_recurrence_cpu(const Tensor& a, const Tensor& x, Tensor& state, Tensor& out) {
+  const int64_t B = x.dim(0), S = x.dim(1), C = x.dim(2);
+  const float* ap = a.data<float>();
+  const float* xp = x.data<float>();
+  float* sp = state.data<float>();
+  float* op = out.data<float>();
+  parallel_for(0, B * C, 256, [&](int64_t lo, int64_t hi) {
+    for (int64_t bc = lo; bc < hi; ++bc) {
+      const int64_t b = bc / C, c = bc % C;
+      float h = sp[bc];
+      for (int64_t t = 0; t < S; ++t) {
+        const int64_t i = (b * S + t) * C + c;
+        h = ap[i] * h + xp[i];
+        op[i] = h;
+      }
+      sp[bc] = h;
+    }
+  });
+}
+
 }  // namespace
 }  // namespace ia::cpu
 
 IA_REGISTER_KERNEL(causal_conv1d, ia::DeviceType::CPU, ia::cpu::causal_conv1d_cpu)
 IA_REGISTER_KERNEL(selective_scan, ia::DeviceType::CPU, ia::cpu::selective_scan_cpu)
 IA_REGISTER_KERNEL(wkv, ia::DeviceType::CPU, ia::cpu::wkv_cpu)
+IA_REGISTER_KERNEL(linear_recurrence, ia::DeviceType::CPU, ia::cpu::linear_recurrence_cpu)

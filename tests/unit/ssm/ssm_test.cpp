@@ -154,4 +154,20 @@ TEST(SsmOps, ChunkedCallsEqualOneCall) {
     EXPECT_LT(max_diff(y, wy.slice(1, t, t + 1)), 1e-6);
   }
   EXPECT_LT(max_diff(w_full, w_step), 1e-6);
+
+  Tensor a = random_tensor({B, S, C}, 14, 0.0f, 1.0f), lx = random_tensor({B, S, C}, 15);
+  Tensor l_full = Tensor::zeros({B, C}, DType::F32), l_step = Tensor::zeros({B, C}, DType::F32);
+  Tensor ly = ops::linear_recurrence_(a, lx, l_full);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      float h = 0.0f;
+      for (int64_t t = 0; t < S; ++t) {
+        const int64_t i = (b * S + t) * C + c;
+        h = a.data<float>()[i] * h + lx.data<float>()[i];
+        EXPECT_NEAR(ly.data<float>()[i], h, 1e-6);
+      }
+    }
+  ops::linear_recurrence_(a.slice(1, 0, 4).contiguous(), lx.slice(1, 0, 4).contiguous(), l_step);
+  ops::linear_recurrence_(a.slice(1, 4, S).contiguous(), lx.slice(1, 4, S).contiguous(), l_step);
+  EXPECT_LT(max_diff(l_full, l_step), 1e-6);
 }
