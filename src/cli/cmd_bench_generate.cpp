@@ -4,6 +4,9 @@
 // bandwidth. Random-weight checkpoints: `ipfs-accelerate make-checkpoint bench/configs/llama-1b.json -o DIR`.
 #include <fmt/format.h>
 #include <sys/resource.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -52,12 +55,22 @@ double measure_read_bandwidth() {
     std::atomic<int> slot{0};
     auto t0 = std::chrono::steady_clock::now();
     ia::parallel_for(0, static_cast<int64_t>(n), 1 << 20, [&](int64_t lo, int64_t hi) {
-      float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-      for (int64_t i = lo; i + 8 <= hi; i += 8) {
-        a0 += buf[i]; a1 += buf[i + 1]; a2 += buf[i + 2]; a3 += buf[i + 3];
-        a4 += buf[i + 4]; a5 += buf[i + 5]; a6 += buf[i + 6]; a7 += buf[i + 7];
+      float total = 0.0f;
+      int64_t i = lo;
+#if defined(__AVX2__)
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (; i + 32 <= hi; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(&buf[i]));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(&buf[i + 8]));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(&buf[i + 16]));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(&buf[i + 24]));
       }
-      partial[slot++ % partial.size()] += a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+      for (float v : lanes) total += v;
+#endif
+      for (; i < hi; ++i) total += buf[i];
+      partial[slot++ % partial.size()] += total;
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     volatile double sink = std::accumulate(partial.begin(), partial.end(), 0.0);
@@ -123,8 +136,8 @@ int run(const Args& a) {
   auto [dm, ds] = mean_std(decode);
   const size_t wbytes = weight_bytes_per_token(*base);
   const double achieved = wbytes * dm / a.batch / 1e9;  // GB/s of weight traffic (weights are read once per step)
+  const double rss = peak_rss_mib();  // before the bandwidth probe's 1 GiB buffer
   const double machine = a.skip_bandwidth ? 0.0 : measure_read_bandwidth();
-  const double rss = peak_rss_mib();
   if (json) {
     nlohmann::json j{{"model", a.model},
                      {"model_type", base->model_type()},
