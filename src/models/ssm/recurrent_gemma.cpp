@@ -3,9 +3,12 @@
 // attention with partial rotary embeddings, each followed by a gated MLP. Embeddings are scaled by
 // sqrt(hidden_size) rounded to bfloat16 (HF's `normalizer` buffer); logits are soft-capped.
 // State per layer: conv inputs [B, lru, K-1] + RG-LRU state [B, lru] (recurrent) or a key/value cache of the
-// state's capacity (attention). Attention here is plain causal: it matches HF's no-cache forward (which the
-// generation goldens use, and forward() for prompts within attention_window_size); HF's cached sliding window
-// over longer prompts is not reproduced.
+// state's capacity (attention). Local attention follows transformers 4.48:
+//  * cached path (forward(), native engine): a prefill of S > attention_window_size tokens keeps only the last
+//    `window` keys and masks them as if they were positions 0..window-1 (query i sees the first i+1 of them);
+//    later one-token steps see the last `window` positions (sliding window);
+//  * hf_cache_compat (CausalLM::generate): plain causal attention over every position, like the no-cache full
+//    forward that produced the generation goldens (HF's generate() fails for this class at 4.48).
 #include <cmath>
 #include <cstring>
 
@@ -77,6 +80,7 @@ class RecurrentGemmaLM : public CausalLM {
     IA_CHECK(partial > 0.0 && std::fabs(1.0 / partial - std::round(1.0 / partial)) < 1e-9, ErrorKind::Unsupported,
              "{}: partial_rotary_factor {} must be 1/n", c.source(), partial);
     rot_dim_ = head_dim_ / static_cast<int64_t>(std::round(1.0 / partial));
+    window_ = c.dim_or("attention_window_size", 2048, 1);
     IA_CHECK(lru_ % heads_ == 0, ErrorKind::Format, "{}: lru_width {} not a multiple of num_attention_heads {}",
              c.source(), lru_, heads_);
     const int64_t mlp = c.dim("intermediate_size") / 2;
@@ -167,7 +171,8 @@ class RecurrentGemmaLM : public CausalLM {
       const int64_t l = static_cast<int64_t>(li);
       if (in.hidden_states) in.hidden_states->push_back(x);
       Tensor h = L.temporal_norm(x);
-      h = L.attention ? attention(L.attn, h, in.attention_mask, cos, sin, state.at(l, 0), state.at(l, 1), past)
+      h = L.attention ? attention(L.attn, h, in.attention_mask, cos, sin, state.at(l, 0), state.at(l, 1), past,
+                                  in.hf_cache_compat)
                       : recurrent(L.rec, h, reset_t, state.at(l, 0), state.at(l, 1));
       Tensor residual = ops::add(h, x);
       h = L.channel_norm(residual);
@@ -202,7 +207,7 @@ class RecurrentGemmaLM : public CausalLM {
   }
 
   Tensor attention(const Attention& a, const Tensor& h, const Tensor& key_mask, const Tensor& cos, const Tensor& sin,
-                   Tensor& kc, Tensor& vc, int64_t past) const {
+                   Tensor& kc, Tensor& vc, int64_t past, bool hf_compat) const {
     const int64_t B = h.dim(0), S = h.dim(1), n = past + S;
     Tensor q = ops::rotary(a.q(h).view({B, S, heads_, head_dim_}), cos, sin, false);
     Tensor k = ops::rotary(a.k(h).view({B, S, kv_heads_, head_dim_}), cos, sin, false);
@@ -212,12 +217,19 @@ class RecurrentGemmaLM : public CausalLM {
     args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
     args.causal = true;
     args.q_offset = past;
-    if (key_mask.defined()) args.key_mask = key_mask.to(h.device());
-    Tensor o = ops::attention(q.transpose(1, 2), kc.slice(2, 0, n), vc.slice(2, 0, n), args);
+    int64_t first = 0;  // first key position attended
+    if (!hf_compat && past == 0 && S > window_) {
+      first = S - window_;  // 4.48 prefill quirk: the last `window` keys, masked from slot 0
+      args.q_offset = 0;
+    } else if (!hf_compat) {
+      args.sliding_window = window_;
+    }
+    if (key_mask.defined()) args.key_mask = key_mask.to(h.device()).slice(1, first, n).contiguous();
+    Tensor o = ops::attention(q.transpose(1, 2), kc.slice(2, first, n), vc.slice(2, first, n), args);
     return a.o(o.reshape({B, S, heads_ * head_dim_}));
   }
 
-  int64_t hidden_, heads_, kv_heads_, head_dim_, lru_, kernel_, vocab_, rot_dim_;
+  int64_t hidden_, heads_, kv_heads_, head_dim_, lru_, kernel_, vocab_, rot_dim_, window_;
   std::string act_;
   float softcap_, normalizer_;
   double theta_;
