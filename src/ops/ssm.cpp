@@ -41,8 +41,8 @@ Tensor selective_scan_(const Tensor& x, const Tensor& dt, const Tensor& A, const
   IA_CHECK(x.ndim() == 4, ErrorKind::InvalidArgument, "selective_scan_: x must be [B, S, H, P], got {}",
            x.describe());
   const int64_t B = x.dim(0), S = x.dim(1), H = x.dim(2), P = x.dim(3);
-  IA_CHECK(dt.shape() == Shape({B, S, H}), ErrorKind::InvalidArgument, "selective_scan_: dt must be [{}, {}, {}], got {}",
-           B, S, H, dt.describe());
+  IA_CHECK(dt.shape() == Shape({B, S, H}), ErrorKind::InvalidArgument,
+           "selective_scan_: dt must be [{}, {}, {}], got {}", B, S, H, dt.describe());
   IA_CHECK(A.ndim() == 2 && A.dim(0) == H, ErrorKind::InvalidArgument, "selective_scan_: A must be [{}, N], got {}", H,
            A.describe());
   const int64_t N = A.dim(1);
@@ -64,7 +64,8 @@ Tensor wkv_(const Tensor& k, const Tensor& v, const Tensor& time_decay, const Te
            k.describe(), v.describe());
   const int64_t B = k.dim(0), S = k.dim(1), C = k.dim(2);
   IA_CHECK(time_decay.numel() == C && time_first.numel() == C, ErrorKind::InvalidArgument,
-           "wkv_: time_decay {} / time_first {} must have {} elements", time_decay.describe(), time_first.describe(), C);
+           "wkv_: time_decay {} / time_first {} must have {} elements", time_decay.describe(),
+           time_first.describe(), C);
   check_state(state, {B, 3, C}, "wkv_");
   Tensor out = Tensor::empty({B, S, C}, DType::F32, k.device());
   kernels::wkv().get(k.device().type)(f32c(k), f32c(v), f32c(time_decay).view({C}), f32c(time_first).view({C}), state,

@@ -1,7 +1,8 @@
-// Recurrent ops for state-space models (Mamba, Mamba-2, Jamba, RWKV, RecurrentGemma): a depthwise causal conv1d that carries
-// its last inputs between calls, the selective scan (S6 / SSD as a recurrence) with an in/out state, and the
-// RWKV-4 WKV recurrence in its numerically stable (running max) form, and a diagonal linear recurrence. A prefill is one call over S tokens; a
-// decode step is the same call with S = 1, so cached and full-sequence paths share one kernel.
+// Recurrent ops for state-space models (Mamba, Mamba-2, Jamba, RWKV, RecurrentGemma): a depthwise causal
+// conv1d that carries its last inputs between calls, the selective scan (S6 / SSD as a recurrence), the RWKV-4
+// WKV recurrence in its numerically stable (running max) form and a diagonal linear recurrence, each with an
+// in/out state. A prefill is one call over S tokens; a decode step is the same call with S = 1, so cached and
+// full-sequence paths share one kernel.
 #pragma once
 #include "core/dispatch.h"
 #include "core/tensor.h"

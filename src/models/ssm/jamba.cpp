@@ -67,7 +67,8 @@ class JambaLM : public CausalLM {
     m.inner_norm = MambaMixerConfig::InnerNorm::Weighted;
     m.inner_norm_eps = eps;
     const int64_t attn_period = c.dim_or("attn_layer_period", 8, 1), attn_offset = c.dim_or("attn_layer_offset", 4, 0);
-    const int64_t exp_period = c.dim_or("expert_layer_period", 2, 1), exp_offset = c.dim_or("expert_layer_offset", 1, 0);
+    const int64_t exp_period = c.dim_or("expert_layer_period", 2, 1);
+    const int64_t exp_offset = c.dim_or("expert_layer_offset", 1, 0);
     const WeightLoader base = root.pp("model");
     embed_ = layers::Embedding::load(base.pp("embed_tokens"), vocab_, hidden_);
     for (int64_t i = 0; i < c.dim("num_hidden_layers"); ++i) {
@@ -124,7 +125,8 @@ class JambaLM : public CausalLM {
       throw;
     }
     record_router_ = false;
-    for (size_t i = 0; i < router_log_.size(); ++i) out.emplace_back("router_logits." + std::to_string(i), router_log_[i]);
+    for (size_t i = 0; i < router_log_.size(); ++i)
+      out.emplace_back("router_logits." + std::to_string(i), router_log_[i]);
     router_log_.clear();
     return out;
   }

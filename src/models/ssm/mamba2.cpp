@@ -45,8 +45,8 @@ class Mamba2LM : public CausalLM {
     const float eps = static_cast<float>(c.number_or("layer_norm_epsilon", 1e-5));
     act_ = c.str_or("hidden_act", "silu");
     ops::activation_op(act_);
-    IA_CHECK(heads_ * head_dim_ == inner_, ErrorKind::Format, "{}: num_heads {} * head_dim {} != expand * hidden_size {}",
-             c.source(), heads_, head_dim_, inner_);
+    IA_CHECK(heads_ * head_dim_ == inner_, ErrorKind::Format,
+             "{}: num_heads {} * head_dim {} != expand * hidden_size {}", c.source(), heads_, head_dim_, inner_);
     IA_CHECK(heads_ % groups_ == 0, ErrorKind::Format, "{}: num_heads {} not a multiple of n_groups {}", c.source(),
              heads_, groups_);
     IA_CHECK(c.flag_or("rms_norm", true), ErrorKind::Unsupported, "{}: mamba2 rms_norm=false is not supported",

@@ -147,7 +147,8 @@ class RwkvLM : public CausalLM {
       // Channel mixing (feed-forward).
       h = b.ln2(x);
       sh = shifted(h, state.at(l, 2));
-      Tensor fk = ops::unary(UnaryOp::Square, ops::unary(UnaryOp::Relu, b.ffn.key(mixed(h, sh, b.ffn.mix_k, b.ffn.one_minus_k))));
+      Tensor fk = b.ffn.key(mixed(h, sh, b.ffn.mix_k, b.ffn.one_minus_k));
+      fk = ops::unary(UnaryOp::Square, ops::unary(UnaryOp::Relu, fk));
       Tensor fv = b.ffn.value(fk);
       Tensor fr = ops::unary(UnaryOp::Sigmoid, b.ffn.receptance(mixed(h, sh, b.ffn.mix_r, b.ffn.one_minus_r)));
       ops::copy_(state.at(l, 2), h.select(1, h.dim(1) - 1));
@@ -160,7 +161,8 @@ class RwkvLM : public CausalLM {
     if (in.hidden_states) in.hidden_states->push_back(x);
     if (capture_) {
       captured_.clear();
-      for (int64_t l = 0; l < state.layers(); ++l) captured_.push_back({state.at(l, 0), state.at(l, 1), state.at(l, 2)});
+      for (int64_t l = 0; l < state.layers(); ++l)
+        captured_.push_back({state.at(l, 0), state.at(l, 1), state.at(l, 2)});
     }
     const int64_t T = x.dim(1);
     if (in.last_logits_only || T != S) x = x.slice(1, T - 1, T);
