@@ -2,6 +2,7 @@
 // norms on dt, B, C) and attention layers (GQA, no positional encoding), each followed by a dense gated MLP
 // or a sparse MoE block (softmax over experts, top-k without renormalisation). Layer i is attention when
 // i % attn_layer_period == attn_layer_offset and MoE when i % expert_layer_period == expert_layer_offset.
+// Eager attention is plain causal: transformers uses `sliding_window` only in its flash-attention path.
 // State per layer: conv inputs + SSM state (Mamba) or a key/value cache of the state's capacity (attention).
 // forward() also returns HF's "router_logits.i" ([B*S, E] per MoE layer).
 #include <algorithm>
@@ -53,7 +54,6 @@ class JambaLM : public CausalLM {
     top_k_ = c.dim_or("num_experts_per_tok", 2, 1);
     const int64_t inter = c.dim("intermediate_size"), E = c.dim_or("num_experts", 16, 1);
     const float eps = static_cast<float>(c.number_or("rms_norm_eps", 1e-6));
-    IA_CHECK(!c.has("sliding_window"), ErrorKind::Unsupported, "{}: jamba sliding_window is not supported", c.source());
     MambaMixerConfig m;
     m.hidden = hidden_;
     m.inner = c.dim_or("mamba_expand", 2, 1) * hidden_;
