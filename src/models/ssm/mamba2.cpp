@@ -49,10 +49,8 @@ class Mamba2LM : public CausalLM {
              "{}: num_heads {} * head_dim {} != expand * hidden_size {}", c.source(), heads_, head_dim_, inner_);
     IA_CHECK(heads_ % groups_ == 0, ErrorKind::Format, "{}: num_heads {} not a multiple of n_groups {}", c.source(),
              heads_, groups_);
-    IA_CHECK(c.flag_or("rms_norm", true), ErrorKind::Unsupported, "{}: mamba2 rms_norm=false is not supported",
-             c.source());
-    IA_CHECK(!c.flag_or("norm_before_gate", false), ErrorKind::Unsupported,
-             "{}: mamba2 norm_before_gate=true is not supported (transformers ignores it too)", c.source());
+    // rms_norm / norm_before_gate are read but unused by transformers' torch_forward (always the gated RMSNorm,
+    // gate before norm); so here.
     dt_floor_ = c.number_or("time_step_min", 0.001);
     chunk_ = c.dim_or("chunk_size", 256, 1);
     conv_dim_ = inner_ + 2 * groups_ * state_;
