@@ -10,7 +10,7 @@ PACKAGES=(
   libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
   libonig-dev libsentencepiece-dev libutf8proc-dev
   libpng-dev libjpeg-dev libsndfile1-dev
-  python3
+  python3 chromium
 )
 
 # The cid tests recompute their reference CIDs with the JavaScript IPFS importer when node and npm exist

@@ -30,8 +30,8 @@ void setup(CLI::App& app) {
   cmd->add_flag("--offline", a->offline, "Never touch the network: only report what the cache has (as HF_HUB_OFFLINE=1)");
   cmd->add_flag("--json", ia::cli::globals().json, "Machine-readable output");
   cmd->callback([a] {
-    ia::ModelSpec spec = ia::parse_model_spec(a->model);
-    IA_CHECK(spec.kind != ia::ModelSpec::Kind::Local, ia::ErrorKind::InvalidArgument,
+    ia::ModelLocation spec = ia::parse_model_location(a->model);
+    IA_CHECK(spec.kind != ia::ModelLocation::Kind::Local, ia::ErrorKind::InvalidArgument,
              "{} is a local path; download takes a Hub repo id or ipfs://<cid>", a->model);
     ia::ModelSourceOptions o;
     o.revision = a->revision;

@@ -56,8 +56,6 @@ int run_test(const TestArgs& a) {
   const bool json = ia::cli::globals().json;
   IA_CHECK(a.weights == "tiny" || a.weights == "hub", ia::ErrorKind::InvalidArgument,
            "--weights: expected tiny or hub, got '{}'", a.weights);
-  IA_CHECK(a.weights == "tiny", ia::ErrorKind::Unsupported,
-           "--weights hub: needs the Hub client to place checkpoints in the HF cache (not wired yet); use --weights tiny");
   const std::string catalog_dir = a.catalog.empty() ? default_catalog_dir() : a.catalog;
   Catalog catalog = Catalog::load(catalog_dir);
   std::vector<const CatalogEntry*> models;
@@ -143,7 +141,7 @@ void setup(CLI::App& app) {
   c->add_option("--family", a->families, "Only this family (repeatable)");
   c->add_option("--device", a->device, "auto | all | comma list of cpu, cuda[:N], rocm, mps, openvino, qnn")
       ->capture_default_str();
-  c->add_option("--weights", a->weights, "tiny (synthesized small configs, offline) | hub (HF cache)")->capture_default_str();
+  c->add_option("--weights", a->weights, "tiny (synthesized small configs, offline) | hub (real checkpoints via the Hub client and HF cache; --offline uses the cache only)")->capture_default_str();
   c->add_option("--jobs,-j", a->jobs, "Tests run at once")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--shard", a->shard, "I/N: run partition I of N (default: GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS or JOB_COMPLETION_INDEX)");
   c->add_option("--timeout", a->timeout, "Seconds per model x backend test")->capture_default_str();

@@ -11,11 +11,11 @@ namespace ia {
 
 namespace fs = std::filesystem;
 
-ModelSpec parse_model_spec(const std::string& spec) {
+ModelLocation parse_model_location(const std::string& spec) {
   IA_CHECK(!spec.empty(), ErrorKind::InvalidArgument, "empty model argument");
-  ModelSpec m;
+  ModelLocation m;
   if (spec.rfind("ipfs://", 0) == 0 || spec.rfind("/ipfs/", 0) == 0) {
-    m.kind = ModelSpec::Kind::Ipfs;
+    m.kind = ModelLocation::Kind::Ipfs;
     m.cid = spec.substr(spec[0] == '/' ? 6 : 7);
     while (!m.cid.empty() && m.cid.back() == '/') m.cid.pop_back();
     ipfs::Cid::parse(m.cid);  // validates
@@ -25,7 +25,7 @@ ModelSpec parse_model_spec(const std::string& spec) {
   std::string rest = hub_prefix ? spec.substr(5) : spec;
   std::error_code ec;
   if (!hub_prefix && fs::exists(spec, ec)) {
-    m.kind = ModelSpec::Kind::Local;
+    m.kind = ModelLocation::Kind::Local;
     m.path = spec;
     return m;
   }
@@ -35,25 +35,25 @@ ModelSpec parse_model_spec(const std::string& spec) {
   auto ref = RepoRef::parse(rest);
   IA_CHECK(ref.has_value(), ErrorKind::InvalidArgument,
            "'{}' is neither an existing path, a Hugging Face repo id (org/name[@revision]), nor ipfs://<cid>", spec);
-  m.kind = ModelSpec::Kind::Hub;
+  m.kind = ModelLocation::Kind::Hub;
   m.repo = ref->repo;
   m.revision = ref->revision;
   return m;
 }
 
 std::string resolve_model(const std::string& spec, const ModelSourceOptions& opts) {
-  ModelSpec m = parse_model_spec(spec);
+  ModelLocation m = parse_model_location(spec);
   switch (m.kind) {
-    case ModelSpec::Kind::Local:
+    case ModelLocation::Kind::Local:
       return m.path;
-    case ModelSpec::Kind::Hub: {
+    case ModelLocation::Kind::Hub: {
       HubOptions ho = HubOptions::from_env();
       if (opts.offline) ho.offline = *opts.offline;
       if (opts.progress) ho.progress = *opts.progress;
       HubClient hub(ho);
       return hub.snapshot_download(m.repo, opts.revision.empty() ? m.revision : opts.revision, opts.include);
     }
-    case ModelSpec::Kind::Ipfs: {
+    case ModelLocation::Kind::Ipfs: {
       ipfs::GatewayOptions go = ipfs::GatewayOptions::from_env();
       if (opts.offline) go.offline = *opts.offline;
       if (opts.progress) go.progress = *opts.progress;

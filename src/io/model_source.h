@@ -8,7 +8,7 @@
 
 namespace ia {
 
-struct ModelSpec {
+struct ModelLocation {
   enum class Kind { Local, Hub, Ipfs };
   Kind kind = Kind::Local;
   std::string path;      // Local: the path as given
@@ -18,7 +18,7 @@ struct ModelSpec {
 };
 
 // Classifies a model argument; InvalidArgument/NotFound when it is none of the three.
-ModelSpec parse_model_spec(const std::string& spec);
+ModelLocation parse_model_location(const std::string& spec);
 
 struct ModelSourceOptions {
   std::string revision;              // Hub: overrides an "@revision" in the spec

@@ -380,22 +380,22 @@ TEST(HubSelect, FallsBackFromSafetensorsWithANote) {
   EXPECT_EQ(files.size(), 2u);
 }
 
-TEST(ModelSpec, Classification) {
+TEST(ModelLocation, Classification) {
   TempDir d;
-  EXPECT_EQ(parse_model_spec(d.path()).kind, ModelSpec::Kind::Local);
+  EXPECT_EQ(parse_model_location(d.path()).kind, ModelLocation::Kind::Local);
   EXPECT_EQ(resolve_model(d.path()), d.path());
-  auto h = parse_model_spec("google-bert/bert-base-uncased@v1.0");
-  EXPECT_EQ(h.kind, ModelSpec::Kind::Hub);
+  auto h = parse_model_location("google-bert/bert-base-uncased@v1.0");
+  EXPECT_EQ(h.kind, ModelLocation::Kind::Hub);
   EXPECT_EQ(h.repo, "google-bert/bert-base-uncased");
   EXPECT_EQ(h.revision, "v1.0");
-  EXPECT_EQ(parse_model_spec("bert-base-uncased").revision, "main");
-  EXPECT_EQ(parse_model_spec("hf://org/x").repo, "org/x");
-  auto i = parse_model_spec("ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
-  EXPECT_EQ(i.kind, ModelSpec::Kind::Ipfs);
-  EXPECT_THROW(parse_model_spec("./does/not/exist"), Error);
-  EXPECT_THROW(parse_model_spec("a/b/c"), Error);
-  EXPECT_THROW(parse_model_spec("org/na--me"), Error);
-  EXPECT_THROW(parse_model_spec("ipfs://notacid"), Error);
+  EXPECT_EQ(parse_model_location("bert-base-uncased").revision, "main");
+  EXPECT_EQ(parse_model_location("hf://org/x").repo, "org/x");
+  auto i = parse_model_location("ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+  EXPECT_EQ(i.kind, ModelLocation::Kind::Ipfs);
+  EXPECT_THROW(parse_model_location("./does/not/exist"), Error);
+  EXPECT_THROW(parse_model_location("a/b/c"), Error);
+  EXPECT_THROW(parse_model_location("org/na--me"), Error);
+  EXPECT_THROW(parse_model_location("ipfs://notacid"), Error);
 }
 
 }  // namespace
