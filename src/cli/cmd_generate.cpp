@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "io/model_source.h"
 #include "cli/device_flag.h"
 #include "generation/generate.h"
 #include "generation/generation_config.h"
@@ -43,8 +44,10 @@ std::vector<int64_t> parse_ids(const std::string& s) {
   return ids;
 }
 
-int run(const Args& a) {
+int run(const Args& requested) {
   using namespace ia;
+  Args a = requested;
+  a.model = resolve_model(requested.model);  // local dir, HF id (org/name[@rev]) or ipfs://cid
   const bool json = cli::globals().json;
   IA_CHECK(a.prompt.empty() != a.input_ids.empty(), ErrorKind::InvalidArgument,
            "generate: give exactly one of --prompt or --input-ids");
@@ -166,7 +169,7 @@ int run(const Args& a) {
 void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("generate", "Generate text with a causal language model");
-  c->add_option("model", a->model, "Model directory (config.json, weights, tokenizer)")->required();
+  c->add_option("model", a->model, "Model: directory, HF id (org/name[@revision]) or ipfs://<cid>")->required();
   c->add_option("--prompt", a->prompt, "Prompt text (needs the model's tokenizer)");
   c->add_option("--input-ids", a->input_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   c->add_option("--max-new-tokens", a->max_new_tokens, "New tokens (default: generation_config.json, else 20)");

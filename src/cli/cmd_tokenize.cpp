@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "io/model_source.h"
 #include "core/error.h"
 #include "text/tokenizer.h"
 
@@ -26,7 +27,7 @@ struct TokenizeArgs {
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 ia::text::Tokenizer open_tokenizer(const std::string& path, bool keep_file_settings) {
-  ia::text::Tokenizer tok = ia::text::Tokenizer::from_dir(path);
+  ia::text::Tokenizer tok = ia::text::Tokenizer::from_dir(ia::resolve_model(path));
   if (!keep_file_settings) {
     tok.set_padding(std::nullopt);
     tok.set_truncation(std::nullopt);
@@ -90,7 +91,7 @@ void run_tokenize(const TokenizeArgs& a) {
 void setup_tokenize(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
   auto* cmd = app.add_subcommand("tokenize", "Encode text with a tokenizer (tokenizer.json, vocab files or sentencepiece)");
-  cmd->add_option("path", a->path, "Model or tokenizer directory (or a tokenizer.json / .model file)")->required();
+  cmd->add_option("path", a->path, "Model or tokenizer directory, tokenizer.json / .model file, HF id or ipfs://<cid>")->required();
   cmd->add_option("--text", a->text, "Text to encode");
   cmd->add_option("--pair", a->pair, "Second sequence (pair encoding)");
   cmd->add_option("--input-file", a->input_file, "JSON array of strings; prints one {ids, tokens} object per input");
@@ -116,7 +117,7 @@ struct DetokenizeArgs {
 void setup_detokenize(CLI::App& app) {
   auto a = std::make_shared<DetokenizeArgs>();
   auto* cmd = app.add_subcommand("detokenize", "Decode token ids back to text");
-  cmd->add_option("path", a->path, "Model or tokenizer directory (or a tokenizer.json / .model file)")->required();
+  cmd->add_option("path", a->path, "Model or tokenizer directory, tokenizer.json / .model file, HF id or ipfs://<cid>")->required();
   cmd->add_option("--ids", a->ids, "Comma- or space-separated token ids")->required();
   cmd->add_flag("--skip-special-tokens", a->skip_special, "Drop special tokens");
   cmd->add_flag("--raw", a->raw, "HF tokenizers decode only (no transformers clean-up)");
@@ -142,7 +143,7 @@ void setup_detokenize(CLI::App& app) {
       else cur.push_back(c);
     }
     flush();
-    ia::text::Tokenizer tok = ia::text::Tokenizer::from_dir(a->path);
+    ia::text::Tokenizer tok = ia::text::Tokenizer::from_dir(ia::resolve_model(a->path));
     std::string text = a->raw ? tok.decode_raw(ids, a->skip_special) : tok.decode(ids, a->skip_special);
     if (ia::cli::globals().json) fmt::print("{}\n", dump({{"text", text}, {"ids", ids}}));
     else fmt::print("{}\n", text);
