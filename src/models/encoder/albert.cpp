@@ -63,7 +63,7 @@ class Albert : public Model {
       }
       groups_.push_back(std::move(group));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 0 || head_ == 2) pooler_ = Linear::load(w.pp("pooler"), H_, H_);
     if (head_ == 1) {
       auto p = root.pp("predictions");
@@ -123,9 +123,7 @@ class Albert : public Model {
       case 2: out.emplace_back("logits", classifier_(ops::unary(UnaryOp::Tanh, pooler_(x.select(1, 0))))); break;
       case 3: out.emplace_back("logits", classifier_(x)); break;
       default: {
-        Tensor l = classifier_(x);
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        bert::append_span_logits(out, classifier_(x));
       }
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);

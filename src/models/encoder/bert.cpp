@@ -87,17 +87,7 @@ Tensor BertEncoder::embed(const TensorMap& inputs) const {
     if (inputs.count("position_ids")) {
       pos = inputs.at("position_ids").to(DType::I64);
     } else if (cfg_.roberta_positions) {
-      pos = Tensor::empty({B, S}, DType::I64);
-      const int64_t* ip = ids.data<int64_t>();
-      int64_t* pp = pos.data<int64_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        int64_t run = 0;
-        for (int64_t s = 0; s < S; ++s) {
-          const bool real = ip[b * S + s] != cfg_.pad_token_id;
-          run += real;
-          pp[b * S + s] = (real ? run : 0) + cfg_.pad_token_id;
-        }
-      }
+      pos = padding_position_ids(ids, cfg_.pad_token_id);
     } else {
       pos = layers::arange(S).view({1, S});
     }
@@ -166,6 +156,33 @@ Tensor BertEncoder::pool(const Tensor& h) const {
   return ops::unary(UnaryOp::Tanh, pooler_(h.select(1, 0)));
 }
 
+Tensor padding_position_ids(const Tensor& input_ids, int64_t padding_idx) {
+  const Tensor ids = input_ids.to(Device::cpu()).to(DType::I64).contiguous();
+  const int64_t B = ids.dim(0), S = ids.dim(1);
+  Tensor pos = Tensor::empty({B, S}, DType::I64);
+  const int64_t* ip = ids.data<int64_t>();
+  int64_t* pp = pos.data<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t run = 0;
+    for (int64_t s = 0; s < S; ++s) {
+      const bool real = ip[b * S + s] != padding_idx;
+      run += real;
+      pp[b * S + s] = (real ? run : 0) + padding_idx;
+    }
+  }
+  return pos;
+}
+
+int64_t num_labels(const ModelConfig& c) {
+  if (c.has("id2label")) return static_cast<int64_t>(c.json()["id2label"].size());
+  return c.dim_or("num_labels", 2, 1);
+}
+
+void append_span_logits(NamedTensors& out, const Tensor& logits) {
+  out.emplace_back("start_logits", logits.select(2, 0).contiguous());
+  out.emplace_back("end_logits", logits.select(2, 1).contiguous());
+}
+
 void append_hidden_states(NamedTensors& out, const std::vector<Tensor>& hs, const std::string& prefix) {
   for (size_t i = 0; i < hs.size(); ++i) out.emplace_back(prefix + "hidden_states." + std::to_string(i), hs[i]);
 }
@@ -201,11 +218,6 @@ Head head_of(const std::string& cls, const Flavour& f) {
   if (rest == "ForQuestionAnswering") return Head::QuestionAnswering;
   if (rest == "ForMultipleChoice") return Head::MultipleChoice;
   fail(ErrorKind::Unsupported, "unsupported: {}", cls);
-}
-
-int64_t num_labels(const ModelConfig& c) {
-  if (c.has("id2label") && c.json()["id2label"].is_object()) return static_cast<int64_t>(c.json()["id2label"].size());
-  return c.dim_or("num_labels", 2, 1);
 }
 
 class BertFamilyModel : public Model {
@@ -271,9 +283,7 @@ class BertFamilyModel : public Model {
         fail(ErrorKind::Unsupported, "unsupported: {} (multiple-choice inputs)", hf_class());
       case Head::TokenClassification: out.emplace_back("logits", cls_out_(h)); break;
       case Head::QuestionAnswering: {
-        Tensor l = cls_out_(h);  // [B, S, 2]
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        append_span_logits(out, cls_out_(h));
         break;
       }
     }

@@ -50,6 +50,13 @@ class BertEncoder {
 
 // Attention mask input or all ones.
 Tensor mask_or_ones(const TensorMap& inputs, const Tensor& input_ids);
+// RoBERTa-style position ids from i64 input_ids [B, S]: padding_idx + running count of non-pad tokens, and
+// padding_idx itself at pad positions (HF create_position_ids_from_input_ids).
+Tensor padding_position_ids(const Tensor& input_ids, int64_t padding_idx);
+// Classification width from a config: len(id2label), else num_labels (default 2).
+int64_t num_labels(const ModelConfig& c);
+// QuestionAnswering head output [B, S, 2] as HF's "start_logits" and "end_logits".
+void append_span_logits(NamedTensors& out, const Tensor& logits);
 // Collects "hidden_states.i" outputs.
 void append_hidden_states(NamedTensors& out, const std::vector<Tensor>& hs, const std::string& prefix = "");
 

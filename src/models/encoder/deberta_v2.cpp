@@ -130,7 +130,7 @@ class DebertaV2 : public Model {
       L.out_norm = LayerNorm::load(l.pp("output").pp("LayerNorm"), H, k_.eps);
       layers_.push_back(std::move(L));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 1) {
       pooler_ = Linear::load(root.pp("pooler").pp("dense"), k_.pooler_hidden, k_.pooler_hidden);
       classifier_ = Linear::load(root.pp("classifier"), k_.pooler_hidden, labels);
@@ -181,9 +181,7 @@ class DebertaV2 : public Model {
     } else if (head_ == 2) {
       out.emplace_back("logits", classifier_(x));
     } else {
-      Tensor l = classifier_(x);
-      out.emplace_back("start_logits", l.select(2, 0).contiguous());
-      out.emplace_back("end_logits", l.select(2, 1).contiguous());
+      bert::append_span_logits(out, classifier_(x));
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);
     if (opts.output_hidden_states) bert::append_hidden_states(out, hs);

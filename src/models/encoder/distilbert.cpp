@@ -48,7 +48,7 @@ class DistilBert : public Model {
       L.out_norm = LayerNorm::load(l.pp("output_layer_norm"), dim_, 1e-12);
       layers_.push_back(std::move(L));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 1) {
       vocab_transform_ = Linear::load(root.pp("vocab_transform"), dim_, dim_);
       vocab_norm_ = LayerNorm::load(root.pp("vocab_layer_norm"), dim_, 1e-12);
@@ -98,9 +98,7 @@ class DistilBert : public Model {
         break;
       case 3: out.emplace_back("logits", classifier_(x)); break;
       default: {
-        Tensor l = classifier_(x);
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        bert::append_span_logits(out, classifier_(x));
       }
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);

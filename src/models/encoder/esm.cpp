@@ -60,7 +60,7 @@ class Esm : public Model {
       layers_.push_back(std::move(L));
     }
     final_ln_ = LayerNorm::load(w.pp("encoder").pp("emb_layer_norm_after"), H_, eps);
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 0) pooler_ = Linear::load(w.pp("pooler").pp("dense"), H_, H_);
     if (head_ == 1) {
       auto lm = root.pp("lm_head");
@@ -102,16 +102,7 @@ class Esm : public Model {
       x = ops::mul(ops::mul(x, Tensor::from_vector(keep, {B, S, 1}).to(dev)), Tensor::from_vector(scale, {B, 1, 1}).to(dev));
     }
     if (pos_.weight.defined()) {
-      Tensor p = Tensor::empty({B, S}, DType::I64);
-      for (int64_t b = 0; b < B; ++b) {
-        int64_t run = 0;
-        for (int64_t s = 0; s < S; ++s) {
-          const bool real = ids.data<int64_t>()[b * S + s] != pad_;
-          run += real;
-          p.data<int64_t>()[b * S + s] = (real ? run : 0) + pad_;
-        }
-      }
-      x = ops::add(x, pos_(p.to(dev)));
+      x = ops::add(x, pos_(bert::padding_position_ids(ids, pad_).to(dev)));
     }
     if (emb_ln_.weight.defined()) x = emb_ln_(x);
     x = ops::mul(x, maskf.view({B, S, 1}).to(dev));

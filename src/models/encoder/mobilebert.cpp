@@ -99,7 +99,7 @@ class MobileBert : public Model {
       if (use_bottleneck_) L.output_bottleneck = dn(l.pp("output").pp("bottleneck"), T_, H_);
       layers_.push_back(std::move(L));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if ((head_ == 0 || head_ == 1) && classifier_activation_) pooler_ = Linear::load(w.pp("pooler").pp("dense"), H_, H_);
     if (head_ == 1) classifier_ = Linear::load(root.pp("classifier"), H_, labels);
     if (head_ == 2) classifier_ = Linear::load(root.pp("classifier"), H_, labels);
@@ -166,9 +166,7 @@ class MobileBert : public Model {
       case 1: out.emplace_back("logits", classifier_(pooled())); break;
       case 2: out.emplace_back("logits", classifier_(x)); break;
       default: {
-        Tensor l = classifier_(x);
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        bert::append_span_logits(out, classifier_(x));
       }
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);

@@ -69,7 +69,7 @@ class MPNet : public Model {
       L.out_norm = LayerNorm::load(l.pp("output").pp("LayerNorm"), H_, eps);
       layers_.push_back(std::move(L));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 0) pooler_ = Linear::load(w.pp("pooler").pp("dense"), H_, H_);
     if (head_ == 1) {
       auto lm = root.pp("lm_head");
@@ -89,22 +89,14 @@ class MPNet : public Model {
 
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override {
     const Tensor ids = inputs.at("input_ids").to(DType::I64).contiguous();
-    const int64_t B = ids.dim(0), S = ids.dim(1);
+    const int64_t S = ids.dim(1);
     const Device dev = word_.weight.device();
     Tensor mask = bert::mask_or_ones(inputs, ids);
     Tensor pos;
     if (inputs.count("position_ids")) {
       pos = inputs.at("position_ids").to(DType::I64);
     } else {
-      pos = Tensor::empty({B, S}, DType::I64);
-      for (int64_t b = 0; b < B; ++b) {
-        int64_t run = 0;
-        for (int64_t s = 0; s < S; ++s) {
-          const bool real = ids.data<int64_t>()[b * S + s] != pad_;
-          run += real;
-          pos.data<int64_t>()[b * S + s] = (real ? run : 0) + pad_;
-        }
-      }
+      pos = bert::padding_position_ids(ids, pad_);
     }
     for (int64_t p : pos.to_vector<int64_t>())
       IA_CHECK(p >= 0 && p < max_pos_, ErrorKind::InvalidArgument,
@@ -144,9 +136,7 @@ class MPNet : public Model {
         break;
       case 3: out.emplace_back("logits", classifier_(x)); break;
       default: {
-        Tensor l = classifier_(x);
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        bert::append_span_logits(out, classifier_(x));
       }
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);

@@ -56,7 +56,7 @@ class RoFormer : public Model {
       L.out_norm = LayerNorm::load(l.pp("output").pp("LayerNorm"), H_, eps);
       layers_.push_back(std::move(L));
     }
-    const int64_t labels = c.has("id2label") ? static_cast<int64_t>(c.json()["id2label"].size()) : c.dim_or("num_labels", 2, 1);
+    const int64_t labels = bert::num_labels(c);
     if (head_ == 1) {
       auto p = root.pp("cls").pp("predictions");
       mlm_dense_ = Linear::load(p.pp("transform").pp("dense"), H_, E_);
@@ -117,9 +117,7 @@ class RoFormer : public Model {
         break;
       case 3: out.emplace_back("logits", classifier_(x)); break;
       default: {
-        Tensor l = classifier_(x);
-        out.emplace_back("start_logits", l.select(2, 0).contiguous());
-        out.emplace_back("end_logits", l.select(2, 1).contiguous());
+        bert::append_span_logits(out, classifier_(x));
       }
     }
     if (head_ != 0) out.emplace_back("base.last_hidden_state", x);
