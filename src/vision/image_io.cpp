@@ -238,6 +238,11 @@ bool png_decode(PngState* s, PngHeader* hdr, int64_t max_pixels, std::vector<uin
 }
 
 ImageU8 decode_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  // The IHDR chunk comes first (signature, length, "IHDR", width, height): check the size before libpng reads on.
+  if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    auto be32 = [&](size_t o) { return int64_t(data[o]) << 24 | int64_t(data[o + 1]) << 16 | data[o + 2] << 8 | data[o + 3]; };
+    check_pixels(be32(16), be32(20), max_pixels, name);
+  }
   PngState s{data, size, 0, {}, {0}, nullptr};
   PngHeader hdr;
   std::vector<uint8_t> raw;
