@@ -116,7 +116,10 @@ Tensor synthesize(uint64_t seed, const std::string& name, const Shape& shape) {
                                              name.find("LayerNorm") != std::string::npos ||
                                              name.find("ln") != std::string::npos) &&
                        name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
-  if (shape.size() >= 2) {
+  const bool is_variance = name.size() >= 11 && name.compare(name.size() - 11, 11, "running_var") == 0;
+  if (is_variance) {  // batch-norm variances must be positive
+    for (int64_t i = 0; i < n; ++i) p[i] = 1.0f + 0.1f * std::fabs(normal(rng));
+  } else if (shape.size() >= 2) {
     int64_t fan_in = 1;
     for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
     const float sd = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));

@@ -472,6 +472,14 @@ void scale_object(json& c, int depth) {
     }
   if (c.contains("rotary_dim") && c["rotary_dim"].is_number_integer() && orig_head_dim > 0)
     c["rotary_dim"] = std::max<int64_t>(2, round_to(kTinyHeadDim * c["rotary_dim"].get<double>() / orig_head_dim, 2, 2));
+  // Partial rotary (Phi): int(head_dim * factor) rotary dims must stay even and non-zero at the tiny head size.
+  if (c.contains("partial_rotary_factor") && c["partial_rotary_factor"].is_number()) {
+    const int64_t hd = c.contains("head_dim") && c["head_dim"].is_number_integer() ? c["head_dim"].get<int64_t>()
+                                                                                   : kTinyHeadDim;
+    const double prf = c["partial_rotary_factor"].get<double>();
+    const int64_t rd = static_cast<int64_t>(hd * prf);
+    if (rd % 2 != 0 || rd == 0) c["partial_rotary_factor"] = static_cast<double>(round_to(hd * prf, 2, 2)) / hd;
+  }
   if (c.contains("query_pre_attn_scalar") && c["query_pre_attn_scalar"].is_number())
     c["query_pre_attn_scalar"] = kTinyHeadDim;
   // Layers: 2, or enough to keep layer patterns (alternating windows, periodic blocks, index lists).
@@ -698,6 +706,30 @@ void scale_object(json& c, int depth) {
   }
   if (c.contains("num_attention_heads") && c["num_attention_heads"].is_array())
     for (auto& x : c["num_attention_heads"]) x = std::min<int64_t>(x.get<int64_t>(), 2);
+  // EfficientNet: the classifier reads the top conv, whose width is round_filters(1280).
+  if (c.contains("hidden_dim") && c.contains("width_coefficient") && c.contains("depth_divisor") &&
+      c["width_coefficient"].is_number() && c["depth_divisor"].is_number_integer()) {
+    const double divisor = c["depth_divisor"].get<double>();
+    const double ch = 1280.0 * c["width_coefficient"].get<double>();
+    double d = std::max(divisor, std::floor(static_cast<double>(static_cast<int64_t>(ch + divisor / 2)) / divisor) * divisor);
+    if (d < 0.9 * ch) d += divisor;
+    c["hidden_dim"] = static_cast<int64_t>(d);
+  }
+  // LeViT: the patch embedding always downsamples by 16 (four stride-2 convs); keep patch_size 16 and a 4x4 grid.
+  const std::string type = c.contains("model_type") && c["model_type"].is_string() ? c["model_type"].get<std::string>() : "";
+  if (type == "levit") {
+    if (c.contains("key_dim") && c["key_dim"].is_array())
+      for (auto& x : c["key_dim"]) x = 4;
+    c["patch_size"] = 16;
+    c["image_size"] = 64;
+  }
+  // Mamba-2's chunked scan and RecurrentGemma's local-attention cache follow transformers 4.48, whose results
+  // depend on the chunk / window boundaries (docs/ssm.md): keep the test sequences inside one chunk and window so
+  // cached decoding and a full recompute must agree.
+  // (Mamba-2 with n_groups > 1 maps heads to groups differently on its multi-token and one-token paths in 4.48.)
+  if (type == "mamba2" && c.contains("chunk_size")) c["chunk_size"] = kTinyPositions;
+  if (type == "mamba2" && c.contains("n_groups")) c["n_groups"] = 1;
+  if (type == "recurrent_gemma" && c.contains("attention_window_size")) c["attention_window_size"] = 16;
   // mamba2: heads * head_dim == expand * width.
   if (c.contains("n_groups") && c.contains("head_dim") && c.contains("num_heads") && c.contains("expand")) {
     const int64_t inner = c["expand"].get<int64_t>() * c["hidden_size"].get<int64_t>();

@@ -20,7 +20,24 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   ops::activation_op(act);
   const int64_t window = c.dim("window_size");
   std::vector<std::string> kinds;
-  if (c.has("attention_layers")) kinds = c.json()["attention_layers"].get<std::vector<std::string>>();
+  if (c.has("attention_layers")) {
+    kinds = c.json()["attention_layers"].get<std::vector<std::string>>();
+  } else {
+    // GPTNeoConfig.expand_attention_types_params: [[kinds, repeat], ...] -> kinds repeated, in order.
+    const nlohmann::json types = c.has("attention_types") ? c.json()["attention_types"]
+                                                          : nlohmann::json::parse(R"([[["global","local"],12]])");
+    IA_CHECK(types.is_array(), ErrorKind::Format, "{}: attention_types must be a list", c.source());
+    for (const auto& g : types) {
+      IA_CHECK(g.is_array() && g.size() == 2 && g[0].is_array() && g[1].is_number_integer() && g[1].get<int64_t>() >= 0 &&
+                   g[1].get<int64_t>() <= 4096,
+               ErrorKind::Format, "{}: attention_types entry {} is not [[kinds...], repeat]", c.source(), g.dump());
+      for (int64_t r = 0; r < g[1].get<int64_t>(); ++r)
+        for (const auto& k : g[0]) {
+          IA_CHECK(k.is_string(), ErrorKind::Format, "{}: attention_types kind {} is not a string", c.source(), k.dump());
+          kinds.push_back(k.get<std::string>());
+        }
+    }
+  }
   IA_CHECK(static_cast<int64_t>(kinds.size()) == L, ErrorKind::Format,
            "{}: attention_layers has {} entries for {} layers", c.source(), kinds.size(), L);
   WeightLoader w = root.base("transformer");

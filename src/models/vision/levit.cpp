@@ -91,7 +91,11 @@ class Levit : public Model {
       s.act = i < 3 ? "hardswish" : "";
       stem_.push_back(s);
     }
-    const auto& down_ops = c.json().contains("down_ops") ? c.json()["down_ops"] : nlohmann::json::array();
+    // LevitConfig's default: a Subsample between consecutive stages, heads = hidden_sizes[i] // key_dim[0].
+    nlohmann::json down_ops = c.json().contains("down_ops") ? c.json()["down_ops"] : nlohmann::json::array();
+    if (!c.json().contains("down_ops"))
+      for (size_t s = 0; s + 1 < n && s < 2; ++s)
+        down_ops.push_back({"Subsample", key_dim[0], hidden[s] / key_dim[0], 4, 2, 2});
     int64_t res = c.dim("image_size") / c.dim("patch_size");
     for (size_t s = 0; s < n; ++s) {
       auto sw = w.pp("encoder").pp("stages").pp(static_cast<int64_t>(s));
