@@ -30,6 +30,12 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
            "generate: prompt ({}) + max_new_tokens ({}) exceeds the model's maximum of {} positions", P,
            s.max_new_tokens, max_pos);
   s.sampling.validate();
+  IA_CHECK(!s.prompt_embeds.defined() || model.accepts_inputs_embeds(), ErrorKind::Unsupported,
+           "generate: unsupported: {}/{} does not take inputs_embeds", model.model_type(), model.hf_class());
+  IA_CHECK(!s.prompt_embeds.defined() ||
+               (s.prompt_embeds.ndim() == 3 && s.prompt_embeds.dim(0) == B && s.prompt_embeds.dim(1) == P),
+           ErrorKind::InvalidArgument, "generate: prompt_embeds {} for input_ids {}",
+           s.prompt_embeds.defined() ? s.prompt_embeds.describe() : "", input_ids.describe());
   IA_CHECK(s.stop_strings.empty() || s.decode, ErrorKind::InvalidArgument,
            "generate: stop strings need a tokenizer to decode with");
 
@@ -63,7 +69,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
   };
 
   if (N > 0) {
-    auto state = model.new_state(B, P + N);
+    auto state = s.new_state ? s.new_state(B, P + N) : model.new_state(B, P + N);
     Tensor pos = Tensor::empty({B, P}, DType::I64);
     for (int64_t b = 0; b < B; ++b) {
       int64_t run = 0;
@@ -74,6 +80,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
     }
     StepInput in;
     in.input_ids = Tensor::from_vector(ids, {B, P});
+    in.inputs_embeds = s.prompt_embeds;
     in.attention_mask = mask_tensor();
     in.position_ids = pos;
     in.last_logits_only = true;

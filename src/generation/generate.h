@@ -23,6 +23,12 @@ struct GenerationSettings {
   std::function<std::string(const std::vector<int64_t>&)> decode;
   bool hf_cache_compat = false;  // StepInput::hf_cache_compat (transformers' cache quirks)
   bool return_logits = false;  // raw (unprocessed) logits of every new token, like HF output_logits
+  // Optional f32 [B, P, E]: the prefill consumes these instead of embedding input_ids (HF generate with
+  // inputs_embeds; LLaVA's prompt with merged image features). input_ids still form the returned sequences.
+  Tensor prompt_embeds;
+  // Optional: makes the decoding state instead of model.new_state (a cross-attention decoder's state over its
+  // encoder output: VisionEncoderDecoder, BLIP).
+  std::function<std::unique_ptr<DecoderState>(int64_t batch, int64_t capacity)> new_state;
   // Called after every decode step with the token chosen for each row (pad for finished rows).
   std::function<void(int64_t step, const std::vector<int64_t>& tokens)> on_tokens;
 };

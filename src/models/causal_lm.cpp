@@ -23,6 +23,26 @@ size_t KVCache::nbytes() const {
   return n;
 }
 
+std::vector<int64_t> default_eos_token_ids(const ModelConfig& config) {
+  const auto dir = std::filesystem::path(config.source()).parent_path();
+  if (std::filesystem::exists(dir / "generation_config.json"))
+    return generation::GenerationConfig::load_dir(dir.string()).eos_token_ids;
+  if (config.has("eos_token_id"))
+    return generation::GenerationConfig::parse(nlohmann::json{{"eos_token_id", config.json()["eos_token_id"]}},
+                                               config.source())
+        .eos_token_ids;
+  return {};
+}
+
+Tensor CausalLM::embed_tokens(const Tensor&) const {
+  fail(ErrorKind::Unsupported, "unsupported: inputs_embeds for {}/{}", model_type_, hf_class_);
+}
+
+std::unique_ptr<DecoderState> CausalLM::new_cross_state(const Tensor&, const Tensor&, int64_t) const {
+  fail(ErrorKind::Unsupported, "unsupported: {}/{} has no cross-attention (add_cross_attention)", model_type_,
+       hf_class_);
+}
+
 Tensor CausalLM::default_position_ids(const Tensor& attention_mask) const {
   const int64_t B = attention_mask.dim(0), S = attention_mask.dim(1);
   Tensor pos = Tensor::empty({B, S}, DType::I64);
@@ -69,17 +89,8 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   generation::GenerationSettings s;
   s.max_new_tokens = req.max_new_tokens;
   s.eos_token_ids = req.eos_token_ids;
-  // transformers.generate falls back to the model's generation_config (generation_config.json, else the
-  // eos_token_id of config.json) for settings the call leaves unset.
-  if (s.eos_token_ids.empty()) {
-    const auto dir = std::filesystem::path(config().source()).parent_path();
-    if (std::filesystem::exists(dir / "generation_config.json"))
-      s.eos_token_ids = generation::GenerationConfig::load_dir(dir.string()).eos_token_ids;
-    else if (config().has("eos_token_id"))
-      s.eos_token_ids = generation::GenerationConfig::parse(
-                            nlohmann::json{{"eos_token_id", config().json()["eos_token_id"]}}, config().source())
-                            .eos_token_ids;
-  }
+  // transformers.generate falls back to the model's generation_config for settings the call leaves unset.
+  if (s.eos_token_ids.empty()) s.eos_token_ids = default_eos_token_ids(config());
   s.hf_cache_compat = true;
   s.pad_token_id = req.pad_token_id;
   s.return_logits = req.return_logits;

@@ -49,6 +49,9 @@ class KVCache : public DecoderState {
 // One call of CausalLM::step.
 struct StepInput {
   Tensor input_ids;       // i64 [B, S]: the new tokens
+  // Optional f32 [B, S, E]: used instead of embedding input_ids (HF inputs_embeds; LLaVA's merged image
+  // features). Only models whose accepts_inputs_embeds() is true honour it.
+  Tensor inputs_embeds;
   Tensor attention_mask;  // i64 [B, state.length() + S]: the whole sequence so far, 0 = padding
   Tensor position_ids;    // i64 [B, S]: positions of the new tokens
   bool last_logits_only = false;              // true: logits for the last position only -> [B, 1, V]
@@ -70,6 +73,21 @@ class CausalLM : public Model {
   // HF forward's default position_ids for a right-padded batch (most models: 0..S-1; OPT/BioGPT derive them
   // from the attention mask).
   virtual Tensor default_position_ids(const Tensor& attention_mask) const;
+  // Width of the hidden states (the embedding width fed to the first layer).
+  virtual int64_t hidden_size() const { return 0; }
+  // Whether step() honours StepInput::inputs_embeds, and the embedding lookup HF's get_input_embeddings() does
+  // (before any model-internal scaling): ids i64 [B, S] -> [B, S, E].
+  virtual bool accepts_inputs_embeds() const { return false; }
+  virtual Tensor embed_tokens(const Tensor& input_ids) const;
+
+  // Decoders with cross-attention (HF add_cross_attention, TrOCR, BLIP's text decoder): the width of the
+  // encoder states their cross-attention reads (0: no cross-attention), and a state whose cross-attention
+  // keys/values are computed once from encoder_states [B, S_enc, width] (encoder_mask [B, S_enc], 0 = padding,
+  // undefined: none). A plain new_state() runs such a decoder without cross-attention, as HF does without
+  // encoder_hidden_states.
+  virtual int64_t cross_attention_width() const { return 0; }
+  virtual std::unique_ptr<DecoderState> new_cross_state(const Tensor& encoder_states, const Tensor& encoder_mask,
+                                                        int64_t capacity) const;
 
   // HF forward: "logits" [B, S, V] and, with output_hidden_states, "hidden_states.i" exactly as HF returns them.
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override;
@@ -79,5 +97,9 @@ class CausalLM : public Model {
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override;
   bool can_generate() const override { return true; }
 };
+
+// transformers' generate fallback for an unset eos_token_id: generation_config.json next to `config`, else the
+// config's own eos_token_id (empty when neither has one).
+std::vector<int64_t> default_eos_token_ids(const ModelConfig& config);
 
 }  // namespace ia

@@ -1,6 +1,7 @@
 // GPT-2 and GPTBigCode (modeling_gpt2.py, modeling_gpt_bigcode.py): learned positions, pre-LN blocks, fused
 // c_attn (GPT-2: Conv1D weights [in, out]; BigCode: Linear, multi-query [q heads | k | v] or per-head [q|k|v]),
-// GELU MLP, tied lm_head.
+// GELU MLP, tied lm_head; GPT-2 with add_cross_attention adds ln_cross_attn + crossattention (q_attn on the
+// decoder, c_attn -> [k | v] on the encoder states) to every block (the decoder of a VisionEncoderDecoder).
 #include <cmath>
 
 #include "models/decoder/transformer.h"
@@ -23,8 +24,9 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   const double eps = c.number_or("layer_norm_epsilon", 1e-5);
   const std::string act = c.str_or("activation_function", "gelu_new");
   ops::activation_op(act);
-  IA_CHECK(!c.flag_or("add_cross_attention", false), ErrorKind::Unsupported,
-           "{}: unsupported add_cross_attention=true for a causal LM", c.source());
+  const bool cross = c.flag_or("add_cross_attention", false);
+  IA_CHECK(!cross || !bigcode, ErrorKind::Unsupported, "{}: unsupported add_cross_attention=true for gpt_bigcode",
+           c.source());
   const bool scale_weights = c.flag_or("scale_attn_weights", true);
   const bool inv_layer = !bigcode && c.flag_or("scale_attn_by_inverse_layer_idx", false);
   WeightLoader w = root.base("transformer");
@@ -44,6 +46,15 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     at.o = bigcode ? load_linear(l.pp("attn").pp("c_proj"), H, H, true) : load_conv1d(l.pp("attn").pp("c_proj"), H, H);
     at.scale = scale_weights ? 1.0f / std::sqrt(static_cast<float>(D)) : 1.0f;
     if (inv_layer) at.scale /= static_cast<float>(i + 1);
+    if (cross) {
+      auto x = l.pp("crossattention");
+      layer.ln_cross = Norm::layer(l.pp("ln_cross_attn"), H, eps);
+      layer.cross.q = load_conv1d(x.pp("q_attn"), H, H);
+      layer.cross.kv = load_conv1d(x.pp("c_attn"), H, 2 * H);
+      layer.cross.o = load_conv1d(x.pp("c_proj"), H, H);
+      layer.cross.width = H;
+      layer.cross.scale = at.scale;
+    }
     auto m = l.pp("mlp");
     layer.mlp.up = bigcode ? load_linear(m.pp("c_fc"), H, I, true) : load_conv1d(m.pp("c_fc"), H, I);
     layer.mlp.down = bigcode ? load_linear(m.pp("c_proj"), I, H, true) : load_conv1d(m.pp("c_proj"), I, H);

@@ -280,6 +280,66 @@ TransformerLM::TransformerLM(Spec spec) : s_(std::move(spec)) {
   IA_CHECK(s_.lm_head.defined(), ErrorKind::Format, "decoder: no lm_head");
   IA_CHECK(s_.rope.dim <= s_.head_dim, ErrorKind::Format, "decoder: rotary dim {} exceeds head_dim {}", s_.rope.dim,
            s_.head_dim);
+  for (const Layer& L : s_.layers)
+    IA_CHECK(!L.cross.defined() || s_.style != BlockStyle::Parallel, ErrorKind::Unsupported,
+             "decoder: unsupported cross-attention in a parallel block");
+}
+
+Tensor TransformerLM::embed_tokens(const Tensor& input_ids) const {
+  const Tensor ids = input_ids.to(Device::cpu()).to(DType::I64).contiguous();
+  for (int64_t t : ids.to_vector<int64_t>())
+    IA_CHECK(t >= 0 && t < s_.vocab, ErrorKind::InvalidArgument, "token id {} outside the vocabulary [0, {})", t,
+             s_.vocab);
+  return ops::embedding(s_.embed, ids.to(s_.embed.device()));
+}
+
+int64_t TransformerLM::cross_attention_width() const {
+  for (const Layer& L : s_.layers)
+    if (L.cross.defined()) return L.cross.width;
+  return 0;
+}
+
+std::unique_ptr<DecoderState> TransformerLM::new_cross_state(const Tensor& encoder_states, const Tensor& encoder_mask,
+                                                             int64_t capacity) const {
+  const int64_t width = cross_attention_width();
+  IA_CHECK(width > 0, ErrorKind::Unsupported, "unsupported: {}/{} has no cross-attention (add_cross_attention)",
+           model_type(), hf_class());
+  IA_CHECK(encoder_states.ndim() == 3 && encoder_states.dim(2) == width, ErrorKind::InvalidArgument,
+           "decoder: encoder states {} for a cross-attention over width {}", encoder_states.describe(), width);
+  const int64_t B = encoder_states.dim(0), S = encoder_states.dim(1);
+  auto st = std::make_unique<CrossKVCache>(static_cast<int64_t>(s_.layers.size()), B, s_.kv_heads, capacity,
+                                           s_.head_dim, s_.head_dim, s_.embed.device());
+  const Tensor enc = encoder_states.to(s_.embed.device()).contiguous();
+  for (const Layer& L : s_.layers) {
+    Tensor k, v;
+    if (L.cross.kv.defined()) {
+      const Tensor kv = L.cross.kv(enc);
+      const int64_t E = kv.dim(2) / 2;
+      k = kv.slice(2, 0, E).contiguous();
+      v = kv.slice(2, E, 2 * E).contiguous();
+    } else if (L.cross.defined()) {
+      k = L.cross.k(enc);
+      v = L.cross.v(enc);
+    }
+    st->cross_k.push_back(k.defined() ? layers::split_heads(k, s_.heads) : Tensor());
+    st->cross_v.push_back(v.defined() ? layers::split_heads(v, s_.heads) : Tensor());
+  }
+  if (encoder_mask.defined()) {
+    IA_CHECK(encoder_mask.ndim() == 2 && encoder_mask.dim(0) == B && encoder_mask.dim(1) == S,
+             ErrorKind::InvalidArgument, "decoder: encoder mask {} for encoder states {}", encoder_mask.describe(),
+             encoder_states.describe());
+    st->encoder_mask = encoder_mask.to(s_.embed.device());
+  }
+  return st;
+}
+
+Tensor TransformerLM::cross_attention(const Layer& L, int64_t li, const Tensor& x, const CrossKVCache& cache) const {
+  AttentionArgs args;
+  args.scale = L.cross.scale;
+  args.key_mask = cache.encoder_mask;
+  const int64_t B = x.dim(0), S = x.dim(1);
+  Tensor o = ops::attention(layers::split_heads(L.cross.q(x), s_.heads), cache.cross_k[li], cache.cross_v[li], args);
+  return L.cross.o(o.view({B, S, s_.heads * s_.head_dim}));
 }
 
 std::unique_ptr<DecoderState> TransformerLM::new_state(int64_t batch, int64_t capacity) const {
@@ -389,6 +449,47 @@ Tensor TransformerLM::attention(const Layer& L, int64_t li, const Tensor& x, KVC
   return A.o(o.view({B, S, Hq * D}));
 }
 
+Tensor TransformerLM::embeddings(const StepInput& in, const Tensor& ids, const Tensor& pos, int64_t past) const {
+  const int64_t B = ids.dim(0), S = ids.dim(1);
+  const Device dev = s_.embed.device();
+  Tensor x;
+  if (in.inputs_embeds.defined()) {
+    IA_CHECK(in.inputs_embeds.ndim() == 3 && in.inputs_embeds.dim(0) == B && in.inputs_embeds.dim(1) == S &&
+                 in.inputs_embeds.dim(2) == s_.embed.dim(1),
+             ErrorKind::InvalidArgument, "decoder step: inputs_embeds {} for input_ids [{}, {}] and embedding width {}",
+             in.inputs_embeds.describe(), B, S, s_.embed.dim(1));
+    x = in.inputs_embeds.to(dev).to(DType::F32);
+  } else {
+    x = ops::embedding(s_.embed, ids.to(dev));
+  }
+  if (s_.embed_scale != 1.0f) x = ops::scale(x, s_.embed_scale);
+  if (s_.embed_add.defined()) x = ops::add(x, s_.embed_add);
+  if (s_.project_in.defined()) x = s_.project_in(x);
+  if (s_.pos_table.defined()) {
+    Tensor p = Tensor::empty({B, S}, DType::I64);
+    const int64_t rows = s_.pos_table.dim(0), pad = s_.positions_from_ids_padding;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t run = 0;
+      for (int64_t t = 0; t < S; ++t) {
+        const int64_t i = b * S + t;
+        int64_t r;
+        if (pad >= 0) {
+          const bool real = ids.data<int64_t>()[i] != pad;
+          run += real;
+          r = real ? pad + past + run : pad;
+        } else {
+          r = (s_.positions_from_cache ? past + t : pos.data<int64_t>()[i]) + s_.pos_offset;
+        }
+        IA_CHECK(r >= 0 && r < rows, ErrorKind::InvalidArgument,
+                 "position {} outside the model's position table ({} rows)", r - s_.pos_offset, rows - s_.pos_offset);
+        p.data<int64_t>()[i] = r;
+      }
+    }
+    x = ops::add(x, ops::embedding(s_.pos_table, p.to(dev)));
+  }
+  return x;
+}
+
 Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
   auto* cache = dynamic_cast<KVCache*>(&state);
   IA_CHECK(cache != nullptr, ErrorKind::InvalidArgument, "decoder step: state is not a KV cache");
@@ -408,20 +509,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
   const Tensor pos = in.position_ids.to(Device::cpu()).to(DType::I64).contiguous().view({B, S});
   const Tensor mask = in.attention_mask.to(dev);
 
-  Tensor x = ops::embedding(s_.embed, ids.to(dev));
-  if (s_.embed_scale != 1.0f) x = ops::scale(x, s_.embed_scale);
-  if (s_.project_in.defined()) x = s_.project_in(x);
-  if (s_.pos_table.defined()) {
-    Tensor p = Tensor::empty({B, S}, DType::I64);
-    const int64_t rows = s_.pos_table.dim(0);
-    for (int64_t i = 0; i < B * S; ++i) {
-      const int64_t r = pos.data<int64_t>()[i] + s_.pos_offset;
-      IA_CHECK(r >= 0 && r < rows, ErrorKind::InvalidArgument, "position {} outside the model's position table ({} rows)",
-               pos.data<int64_t>()[i], rows - s_.pos_offset);
-      p.data<int64_t>()[i] = r;
-    }
-    x = ops::add(x, ops::embedding(s_.pos_table, p.to(dev)));
-  }
+  Tensor x = embeddings(in, ids, pos, past);
   if (s_.embed_norm.defined()) x = s_.embed_norm(x);
 
   Tensor cos, sin, alibi;
@@ -438,6 +526,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
     alibi = alibi.to(dev);
   }
 
+  const auto* cross = dynamic_cast<const CrossKVCache*>(cache);
   const float rm = s_.residual_multiplier;
   auto residual = [&](const Tensor& r, const Tensor& y) { return ops::add(r, rm == 1.0f ? y : ops::scale(y, rm)); };
   for (size_t li = 0; li < s_.layers.size(); ++li) {
@@ -449,6 +538,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
         Tensor a = attention(L, li, h, *cache, mask, cos, sin, alibi, in.hf_cache_compat);
         if (L.post_attn.defined()) a = L.post_attn(a);
         x = residual(s_.residual_from_norm ? h : x, a);
+        if (cross && L.cross.defined()) x = ops::add(x, cross_attention(L, li, L.ln_cross(x), *cross));
         h = L.ln_mlp(x);
         Tensor m = L.mlp(h);
         if (L.post_mlp.defined()) m = L.post_mlp(m);
@@ -464,6 +554,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
       }
       case BlockStyle::PostNorm: {
         x = L.ln_attn(ops::add(x, attention(L, li, x, *cache, mask, cos, sin, alibi, in.hf_cache_compat)));
+        if (cross && L.cross.defined()) x = L.ln_cross(ops::add(x, cross_attention(L, li, x, *cross)));
         x = L.ln_mlp(ops::add(x, L.mlp(x)));
         break;
       }
@@ -475,6 +566,7 @@ Tensor TransformerLM::step(DecoderState& state, const StepInput& in) {
   if (s_.project_out.defined()) x = s_.project_out(x);
   if (in.hidden_states && s_.final_norm_in_hidden_states) in.hidden_states->push_back(x);
   if (in.last_logits_only) x = x.slice(1, S - 1, S);
+  if (s_.head_dense.defined()) x = s_.head_norm(ops::activation(s_.head_dense(x), s_.head_act));
   Tensor logits = ops::linear(x, s_.lm_head, s_.lm_head_bias);
   if (s_.logit_scale != 1.0f) logits = ops::scale(logits, s_.logit_scale);
   if (s_.final_softcap > 0.0f)

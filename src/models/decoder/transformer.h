@@ -2,7 +2,8 @@
 // (llama.cpp, gpt2.cpp, falcon.cpp, ...) fill from their HF config and weights. It covers what those HF
 // modeling files vary: rotary (full/partial, NeoX halves vs GPT-J pairs, rope_scaling types), learned or
 // sinusoidal positions, ALiBi, GQA/MQA, fused QKV layouts, q/k norms, sliding windows, pre-norm / parallel /
-// post-norm blocks, gated MLPs, embedding/residual/logit scaling and soft-capping, tied embeddings.
+// post-norm blocks, gated MLPs, embedding/residual/logit scaling and soft-capping, tied embeddings, and
+// cross-attention over encoder states (GPT-2 add_cross_attention, TrOCR, BERT/BLIP text decoders).
 #pragma once
 #include <functional>
 #include <string>
@@ -80,10 +81,21 @@ struct Mlp {
   Tensor operator()(const Tensor& x) const;
 };
 
+// Attention from decoder queries to encoder states: keys/values are projected once per sequence from the
+// encoder output (CrossKVCache) with as many heads as the self-attention.
+struct CrossAttention {
+  layers::Linear q, k, v, kv, o;  // kv: fused [k | v] (GPT-2 c_attn), else separate k and v
+  int64_t width = 0;              // width of the encoder states k/v read
+  float scale = 1.0f;
+  bool defined() const { return o.defined(); }
+};
+
 struct Layer {
   Norm ln_attn, ln_mlp;       // pre-norms (ln_mlp undefined in a parallel block: the MLP reuses ln_attn)
   Norm post_attn, post_mlp;   // norms on the sublayer outputs (Gemma-2, OLMo-2)
   Attention attn;
+  Norm ln_cross;              // PreNorm: x += cross(ln_cross(x)); PostNorm: x = ln_cross(x + cross(x))
+  CrossAttention cross;       // between self-attention and MLP when defined
   Mlp mlp;
 };
 
@@ -104,9 +116,16 @@ struct Spec {
   int64_t max_positions = 0;  // learned/sinusoidal position tables bound the sequence length; 0 = unbounded
   Tensor embed;               // [V, E]
   float embed_scale = 1.0f;
+  Tensor embed_add;           // [E] added to every token embedding (BERT's token_type_embeddings[0])
   Tensor pos_table;           // [rows, E] learned or sinusoidal; row = position + pos_offset
   int64_t pos_offset = 0;
   Positions positions = Positions::Arange;  // HF forward's default position_ids
+  // The embeddings ignore the caller's position_ids and use the cache position past..past+S (HF BERT/BLIP text
+  // embeddings, TrOCR learned positions: generate passes them no position_ids).
+  bool positions_from_cache = false;
+  // >= 0: table rows come from the token ids like fairseq (TrOCR sinusoidal): a token equal to this padding
+  // index gets its row, others padding_idx + past + their running count of non-padding tokens in the call.
+  int64_t positions_from_ids_padding = -1;
   Norm embed_norm;                   // BLOOM word_embeddings_layernorm
   layers::Linear project_in, project_out;  // OPT word_embed_proj_dim != hidden_size
   Rope rope;
@@ -121,6 +140,10 @@ struct Spec {
   // `window` keys but masks them with the padding mask of the first `window` positions. Applied only when
   // StepInput::hf_cache_compat is set (CausalLM::generate, i.e. conformance), never in the native engine.
   bool hybrid_cache_sliding_mask = false;
+  // BERT-style prediction-head transform before the lm_head: head_norm(act(head_dense(x))).
+  layers::Linear head_dense;
+  std::string head_act;
+  Norm head_norm;
   Tensor lm_head, lm_head_bias;
   float logit_scale = 1.0f;   // Cohere logit_scale, Granite 1/logits_scaling
   float final_softcap = 0.0f;  // Gemma-2 final_logit_softcapping
@@ -135,6 +158,14 @@ int64_t kv_heads_of(const ModelConfig& c, int64_t heads, const std::string& key 
 // BLOOM/Falcon ALiBi slopes (build_alibi_tensor).
 std::vector<float> bloom_alibi_slopes(int64_t heads);
 
+// A KV cache plus the per-layer cross-attention keys/values [B, H, S_enc, D] of one encoder output.
+class CrossKVCache : public KVCache {
+ public:
+  using KVCache::KVCache;
+  std::vector<Tensor> cross_k, cross_v;  // per layer; undefined for layers without cross-attention
+  Tensor encoder_mask;                   // [B, S_enc], 0 = padding; undefined: none
+};
+
 class TransformerLM : public CausalLM {
  public:
   explicit TransformerLM(Spec spec);
@@ -143,11 +174,19 @@ class TransformerLM : public CausalLM {
   int64_t vocab_size() const override { return s_.vocab; }
   int64_t max_positions() const override { return s_.max_positions; }
   Tensor default_position_ids(const Tensor& attention_mask) const override;
+  int64_t hidden_size() const override { return s_.hidden; }
+  bool accepts_inputs_embeds() const override { return true; }
+  Tensor embed_tokens(const Tensor& input_ids) const override;
+  int64_t cross_attention_width() const override;
+  std::unique_ptr<DecoderState> new_cross_state(const Tensor& encoder_states, const Tensor& encoder_mask,
+                                                int64_t capacity) const override;
   const Spec& spec() const { return s_; }
 
  private:
   Tensor attention(const Layer& L, int64_t li, const Tensor& x, KVCache& cache, const Tensor& mask,
                    const Tensor& cos, const Tensor& sin, const Tensor& alibi, bool hf_cache_compat) const;
+  Tensor cross_attention(const Layer& L, int64_t li, const Tensor& x, const CrossKVCache& cache) const;
+  Tensor embeddings(const StepInput& in, const Tensor& ids, const Tensor& pos, int64_t past) const;
   Spec s_;
 };
 

@@ -63,50 +63,6 @@ class TextTower {
   LayerNorm final_ln_;
 };
 
-class VisionTower {
- public:
-  VisionTower(const ModelConfig& c, const WeightLoader& w) {
-    cfg_ = TowerConfig::from(c, {768, 3072, 12, 12, "quick_gelu", 1e-5});
-    image_ = c.dim_or("image_size", 224, 1);
-    patch_ = c.dim_or("patch_size", 32, 1);
-    channels_ = c.dim_or("num_channels", 3, 1);
-    const int64_t n = (image_ / patch_) * (image_ / patch_) + 1;
-    auto e = w.pp("embeddings");
-    class_ = e.get("class_embedding", {cfg_.hidden});
-    patch_w_ = e.pp("patch_embedding").get("weight", {cfg_.hidden, channels_, patch_, patch_});
-    pos_ = Embedding::load(e.pp("position_embedding"), n, cfg_.hidden);
-    pre_ln_ = LayerNorm::load(w.pp("pre_layrnorm"), cfg_.hidden, cfg_.eps);
-    encoder_ = PreLnEncoder(cfg_, w.pp("encoder"));
-    post_ln_ = LayerNorm::load(w.pp("post_layernorm"), cfg_.hidden, cfg_.eps);
-  }
-  int64_t hidden() const { return cfg_.hidden; }
-
-  std::pair<Tensor, Tensor> forward(const TensorMap& in, std::vector<Tensor>* hs) const {
-    const Tensor px = in.at("pixel_values").to(patch_w_.device());
-    IA_CHECK(px.ndim() == 4 && px.dim(1) == channels_ && px.dim(2) == image_ && px.dim(3) == image_,
-             ErrorKind::InvalidArgument, "pixel_values {} does not match image_size {} with {} channels",
-             px.describe(), image_, channels_);
-    const int64_t B = px.dim(0), D = cfg_.hidden;
-    Tensor patches = patch_embed(px, patch_w_, Tensor(), patch_);
-    Tensor cls = class_.view({1, 1, D}).expand({B, 1, D});
-    Tensor x = ops::concat({cls.contiguous(), patches}, 1);
-    x = ops::add(x, pos_(layers::arange(x.dim(1)).view({1, -1}).to(px.device())));
-    x = pre_ln_(x);
-    AttentionArgs args;
-    args.scale = 1.0f / std::sqrt(static_cast<float>(D / cfg_.heads));
-    Tensor h = encoder_.forward(x, args, hs);
-    return {h, post_ln_(h.select(1, 0))};
-  }
-
- private:
-  TowerConfig cfg_;
-  int64_t image_ = 0, patch_ = 0, channels_ = 3;
-  Tensor class_, patch_w_;
-  Embedding pos_;
-  LayerNorm pre_ln_, post_ln_;
-  PreLnEncoder encoder_;
-};
-
 void add_tower_outputs(NamedTensors& out, const std::string& prefix, const std::pair<Tensor, Tensor>& r,
                        const std::vector<Tensor>& hs, bool with_hidden) {
   out.emplace_back(prefix + "last_hidden_state", r.first);

@@ -94,20 +94,6 @@ void sinusoid_row(int64_t pos, int64_t dim, float* out) {
   }
 }
 
-// M2M100SinusoidalPositionalEmbedding.get_embedding row (torch float32 math); the padding row is zero.
-void m2m_row(int64_t pos, int64_t dim, int64_t padding_idx, float* out) {
-  std::fill(out, out + dim, 0.0f);
-  if (pos == padding_idx) return;
-  const int64_t half = dim / 2;
-  const float step = static_cast<float>(-(std::log(10000.0) / static_cast<double>(half - 1)));
-  for (int64_t i = 0; i < half; ++i) {
-    const float freq = std::exp(static_cast<float>(i) * step);
-    const float a = static_cast<float>(pos) * freq;
-    out[i] = std::sin(a);
-    out[half + i] = std::cos(a);
-  }
-}
-
 class BartModel : public seq2seq::Seq2SeqLM {
  public:
   BartModel(const ModelConfig& c, const WeightLoader& root, const std::string& cls) : var_(variant_for(c.model_type())) {
@@ -287,7 +273,7 @@ class BartModel : public seq2seq::Seq2SeqLM {
         for (int64_t t = 0; t < T; ++t) {
           const bool real = ip[b * T + t] != pad_;
           run += real;
-          m2m_row(real ? run + past + pad_ : pad_, d_, pad_, out.data<float>() + (b * T + t) * d_);
+          seq2seq::fairseq_sinusoid_row(real ? run + past + pad_ : pad_, d_, pad_, out.data<float>() + (b * T + t) * d_);
         }
       }
       return out.to(dev);

@@ -1,6 +1,7 @@
 #include "models/seq2seq/seq2seq.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace ia::seq2seq {
@@ -117,6 +118,19 @@ Tensor host_mask(const TensorMap& inputs, const std::string& name, const Shape& 
   IA_CHECK(m.shape() == shape, ErrorKind::InvalidArgument, "{} {} does not match the ids {}", name, m.describe(),
            shape_str(shape));
   return m;
+}
+
+void fairseq_sinusoid_row(int64_t pos, int64_t dim, int64_t padding_idx, float* out) {
+  std::fill(out, out + dim, 0.0f);
+  if (pos == padding_idx) return;
+  const int64_t half = dim / 2;
+  const float step = static_cast<float>(-(std::log(10000.0) / static_cast<double>(half - 1)));
+  for (int64_t i = 0; i < half; ++i) {
+    const float freq = std::exp(static_cast<float>(i) * step);
+    const float a = static_cast<float>(pos) * freq;
+    out[i] = std::sin(a);
+    out[half + i] = std::cos(a);
+  }
 }
 
 void append_indexed(NamedTensors& out, const std::string& prefix, const std::vector<Tensor>& xs) {

@@ -1,0 +1,173 @@
+// LLaVA (HF modeling_llava.py, LlavaForConditionalGeneration): a CLIP vision tower whose hidden state at
+// vision_feature_layer (an index or a list of indexes, concatenated) -- without the class token under the
+// "default" vision_feature_select_strategy -- goes through the multi-modal projector (linear_1, act, linear_2)
+// and replaces, in order, the embeddings of the prompt's image tokens (image_token_index) before any causal LM
+// of the engine (config.text_config: Llama, Mistral, ...) runs on them; generation prefills with those merged
+// embeddings and continues with the KV cache.
+#include "generation/generate.h"
+#include "models/causal_lm.h"
+#include "models/composite.h"
+#include "models/layers.h"
+#include "models/multimodal/clip_encoder.h"
+#include "models/vision/common.h"
+
+namespace ia::llava {
+namespace {
+
+class LlavaForConditionalGeneration : public Model {
+ public:
+  LlavaForConditionalGeneration(const ModelConfig& c, const WeightLoader& w, const std::string&) {
+    IA_CHECK(c.has("vision_config") && c.has("text_config"), ErrorKind::Format,
+             "{}: LLaVA needs vision_config and text_config", c.source());
+    const ModelConfig vc = c.sub("vision_config"), tc = c.sub("text_config");
+    const std::string vtype = vc.str_or("model_type", "clip_vision_model");
+    IA_CHECK(vtype == "clip_vision_model", ErrorKind::Unsupported,
+             "unsupported: LLaVA vision tower '{}' (implemented: clip_vision_model)", vtype);
+    vision_ = std::make_unique<clip::VisionTower>(vc, w.pp("vision_tower").pp("vision_model"));
+    channels_ = vc.dim_or("num_channels", 3, 1);
+    const int64_t vision_layers = vc.dim_or("num_hidden_layers", 12, 0, 1024);
+    const auto& fl = c.json().contains("vision_feature_layer") ? c.json()["vision_feature_layer"] : nlohmann::json(-2);
+    for (const auto& v : fl.is_array() ? fl : nlohmann::json::array({fl})) {
+      IA_CHECK(v.is_number_integer(), ErrorKind::Format, "{}: vision_feature_layer must be an int or a list of ints",
+               c.source());
+      const int64_t l = v.get<int64_t>(), idx = l < 0 ? vision_layers + 1 + l : l;
+      IA_CHECK(idx >= 0 && idx <= vision_layers, ErrorKind::Format,
+               "{}: vision_feature_layer {} outside the {} hidden states of the vision tower", c.source(), l,
+               vision_layers + 1);
+      feature_layers_.push_back(idx);
+    }
+    strategy_ = c.str_or("vision_feature_select_strategy", "default");
+    IA_CHECK(strategy_ == "default" || strategy_ == "full", ErrorKind::Unsupported,
+             "{}: unsupported vision_feature_select_strategy '{}' (default, full)", c.source(), strategy_);
+    image_token_ = c.dim_or("image_token_index", 32000, 0, int64_t(1) << 40);
+
+    lm_model_ = build_model(tc, w.pp("language_model"), auto_causal_lm_class(tc, "LlavaForConditionalGeneration"));
+    lm_ = dynamic_cast<CausalLM*>(lm_model_.get());
+    IA_CHECK(lm_ != nullptr && lm_->accepts_inputs_embeds(), ErrorKind::Unsupported,
+             "unsupported: LLaVA text model '{}' (it takes no inputs_embeds)", tc.model_type());
+    const int64_t text_hidden = lm_->hidden_size();
+    const bool bias = c.flag_or("multimodal_projector_bias", true);
+    auto p = w.pp("multi_modal_projector");
+    const int64_t in = vision_->hidden() * static_cast<int64_t>(feature_layers_.size());
+    linear_1_ = bias ? layers::Linear::load(p.pp("linear_1"), in, text_hidden)
+                     : layers::Linear::load(p.pp("linear_1"), in, text_hidden, false);
+    linear_2_ = bias ? layers::Linear::load(p.pp("linear_2"), text_hidden, text_hidden)
+                     : layers::Linear::load(p.pp("linear_2"), text_hidden, text_hidden, false);
+    act_ = c.str_or("projector_hidden_act", "gelu");
+    ops::activation_op(act_);
+  }
+
+  NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override {
+    const Tensor ids = input_ids(inputs);
+    const int64_t B = ids.dim(0), S = ids.dim(1);
+    IA_CHECK(lm_->max_positions() == 0 || S <= lm_->max_positions(), ErrorKind::InvalidArgument,
+             "sequence length {} exceeds the model's maximum of {} positions", S, lm_->max_positions());
+    Tensor features;
+    StepInput in;
+    in.input_ids = ids;
+    in.inputs_embeds = merged_embeddings(inputs, ids, &features);
+    auto m = inputs.find("attention_mask");
+    in.attention_mask = m != inputs.end() && m->second.defined()
+                            ? m->second.to(Device::cpu()).to(DType::I64).contiguous()
+                            : layers::full_i64({B, S}, 1);
+    IA_CHECK(in.attention_mask.shape() == ids.shape(), ErrorKind::InvalidArgument, "attention_mask {} for input_ids {}",
+             in.attention_mask.describe(), ids.describe());
+    in.position_ids = lm_->default_position_ids(in.attention_mask);
+    std::vector<Tensor> hs;
+    if (opts.output_hidden_states) in.hidden_states = &hs;
+    auto state = lm_->new_state(B, S);
+    NamedTensors out;
+    out.emplace_back("logits", lm_->step(*state, in));
+    for (size_t i = 0; i < hs.size(); ++i) out.emplace_back("hidden_states." + std::to_string(i), hs[i]);
+    if (features.defined()) out.emplace_back("image_hidden_states", features);
+    return out;
+  }
+
+  NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override {
+    const Tensor ids = input_ids(inputs);
+    generation::GenerationSettings s;
+    s.max_new_tokens = req.max_new_tokens;
+    s.eos_token_ids = req.eos_token_ids.empty() ? default_eos_token_ids(config_) : req.eos_token_ids;
+    s.pad_token_id = req.pad_token_id;
+    s.return_logits = req.return_logits;
+    s.hf_cache_compat = true;
+    s.prompt_embeds = merged_embeddings(inputs, ids, nullptr);
+    auto m = inputs.find("attention_mask");
+    auto r = generation::generate(*lm_, ids, m != inputs.end() ? m->second : Tensor(), s);
+    NamedTensors out;
+    out.emplace_back("generated_ids", r.ids);
+    if (req.return_logits) out.emplace_back("generated_logits", r.logits);
+    return out;
+  }
+  bool can_generate() const override { return true; }
+
+ private:
+  Tensor input_ids(const TensorMap& inputs) const {
+    auto it = inputs.find("input_ids");
+    IA_CHECK(it != inputs.end() && it->second.defined(), ErrorKind::InvalidArgument, "missing input 'input_ids'");
+    Tensor ids = it->second.to(Device::cpu()).to(DType::I64).contiguous();
+    IA_CHECK(ids.ndim() == 2 && ids.dim(0) > 0 && ids.dim(1) > 0, ErrorKind::InvalidArgument,
+             "input_ids must be [batch, seq>0], got {}", ids.describe());
+    return ids;
+  }
+
+  // LlavaForConditionalGeneration.get_image_features: [images, tokens, text hidden].
+  Tensor image_features(const TensorMap& inputs) const {
+    TensorMap vin{{"pixel_values", vision::pixel_values(inputs, channels_, device())}};
+    std::vector<Tensor> hs;
+    vision_->forward(vin, &hs);
+    std::vector<Tensor> picked;
+    for (int64_t l : feature_layers_) {
+      const Tensor h = hs[l];
+      picked.push_back(strategy_ == "default" ? h.slice(1, 1, h.dim(1)).contiguous() : h);
+    }
+    const Tensor f = picked.size() == 1 ? picked[0] : ops::concat(picked, 2);
+    return linear_2_(ops::activation(linear_1_(f), act_));
+  }
+
+  // Token embeddings with the image features scattered, in order, over the image-token positions (HF
+  // masked_scatter); without pixel_values the plain embeddings.
+  Tensor merged_embeddings(const TensorMap& inputs, const Tensor& ids, Tensor* features_out) const {
+    const int64_t B = ids.dim(0), S = ids.dim(1), V = lm_->vocab_size();
+    std::vector<int64_t> flat = ids.to_vector<int64_t>(), positions;
+    for (int64_t i = 0; i < B * S; ++i)
+      if (flat[i] == image_token_) {
+        positions.push_back(i);
+        if (image_token_ >= V) flat[i] = 0;  // looked up, then overwritten by a feature row
+      }
+    Tensor embeds = lm_->embed_tokens(Tensor::from_vector(flat, {B, S}));
+    auto px = inputs.find("pixel_values");
+    if (px == inputs.end() || !px->second.defined()) {
+      IA_CHECK(positions.empty() || image_token_ < V, ErrorKind::InvalidArgument,
+               "input_ids hold image tokens ({}) but no pixel_values were given", image_token_);
+      return embeds;
+    }
+    const Tensor features = image_features(inputs);
+    const int64_t n = features.dim(0) * features.dim(1), E = features.dim(2);
+    IA_CHECK(static_cast<int64_t>(positions.size()) == n, ErrorKind::InvalidArgument,
+             "Image features and image tokens do not match: tokens: {}, features {}", positions.size(), n);
+    Tensor host = embeds.to(Device::cpu()).to(DType::F32).contiguous().clone();
+    const Tensor f = features.to(Device::cpu()).contiguous();
+    for (int64_t r = 0; r < n; ++r)
+      std::copy(f.data<float>() + r * E, f.data<float>() + (r + 1) * E, host.data<float>() + positions[r] * E);
+    if (features_out) *features_out = features;
+    return host.to(embeds.device());
+  }
+
+  std::unique_ptr<clip::VisionTower> vision_;
+  std::unique_ptr<Model> lm_model_;
+  CausalLM* lm_ = nullptr;
+  layers::Linear linear_1_, linear_2_;
+  std::string act_, strategy_;
+  std::vector<int64_t> feature_layers_;
+  int64_t image_token_ = 32000, channels_ = 3;
+};
+
+std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& w, const std::string& cls) {
+  return std::make_unique<LlavaForConditionalGeneration>(c, w, cls);
+}
+
+}  // namespace
+}  // namespace ia::llava
+
+IA_REGISTER_MODEL(llava, {"llava", "multimodal", {"LlavaForConditionalGeneration"}, ia::llava::make})
