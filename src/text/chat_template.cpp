@@ -1317,8 +1317,9 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context) const {
 
 std::string apply_chat_template(const Tokenizer& tok, const nlohmann::ordered_json& messages, const ChatOptions& opt) {
   const auto& ct = tok.config().chat_template;
-  std::string source;
-  if (ct.is_string()) {
+  std::string source = opt.source;
+  if (!source.empty()) {
+  } else if (ct.is_string()) {
     source = ct.get<std::string>();
   } else if (ct.is_array()) {
     std::string want = opt.template_name.empty() ? "default" : opt.template_name;

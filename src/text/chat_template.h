@@ -28,6 +28,7 @@ struct ChatOptions {
   nlohmann::ordered_json tools;  // null: no tools
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // e.g. {"enable_thinking": false}
   std::string template_name;   // for configs with several named templates; empty: "default"
+  std::string source;          // non-empty: render this template instead (a processor's chat_template.json)
 };
 // transformers' apply_chat_template(tokenize=False): renders the tokenizer's chat template with its special
 // tokens (bos_token, eos_token, ...) as variables.
