@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "models/decoder/transformer.h"
-#include "models/encoder/bert.h"
+#include "models/encoder/bert_decoder.h"
 
 namespace ia::bert {
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "models/seq2seq/seq2seq.h"
+#include "models/seq2seq/sinusoid.h"
 
 namespace ia::bart {
 namespace {

@@ -1,4 +1,5 @@
 #include "models/seq2seq/seq2seq.h"
+#include "models/seq2seq/sinusoid.h"
 
 #include <algorithm>
 #include <cmath>

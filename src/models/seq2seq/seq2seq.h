@@ -102,9 +102,6 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, 
 Tensor host_ids(const TensorMap& inputs, const std::string& name, int64_t vocab);
 // The optional mask input as contiguous i64 on the host, checked against `shape`; undefined if absent.
 Tensor host_mask(const TensorMap& inputs, const std::string& name, const Shape& shape);
-// One row of fairseq's sinusoidal position table (M2M100 / TrOCR SinusoidalPositionalEmbedding.get_embedding,
-// torch float32 math): [sin | cos] halves (a zero column when dim is odd); the padding row is zero.
-void fairseq_sinusoid_row(int64_t pos, int64_t dim, int64_t padding_idx, float* out);
 // Collects "<prefix>.i" outputs.
 void append_indexed(NamedTensors& out, const std::string& prefix, const std::vector<Tensor>& xs);
 

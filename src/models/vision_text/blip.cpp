@@ -7,7 +7,7 @@
 
 #include "generation/generate.h"
 #include "models/causal_lm.h"
-#include "models/encoder/bert.h"
+#include "models/encoder/bert_decoder.h"
 #include "models/multimodal/clip_encoder.h"
 #include "models/vision/common.h"
 #include "models/vision/vit.h"

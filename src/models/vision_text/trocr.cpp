@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "models/decoder/transformer.h"
-#include "models/seq2seq/seq2seq.h"
+#include "models/seq2seq/sinusoid.h"
 
 namespace ia::trocr {
 namespace {

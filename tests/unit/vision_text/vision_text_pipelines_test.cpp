@@ -104,7 +104,7 @@ TEST(ImageToTextPipeline, CaptionEqualsTheModelsGreedyGenerationOnTheProcessedIm
 TEST(ImageToTextPipeline, CliPrintsTransformersShapedJson) {
   const fs::path dir = vit_gpt2_dir();
   const std::string cmd = std::string(IA_CLI_PATH) + " run image-to-text " + dir.string() + " " +
-                          image("llama_cute.jpg").string() + " --max-new-tokens 4 --json 2>&1";
+                          image("llama_cute.jpg").string() + " --max-new-tokens 4 --json 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string text;
@@ -143,7 +143,7 @@ TEST(ImageToTextPipeline, OddImagesRunAndBadFilesAreOneLineErrors) {
   {
     std::ifstream in(image("australia.jpg"), std::ios::binary);
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-    std::ofstream(truncated, std::ios::binary).write(bytes.data(), 4000);
+    std::ofstream(truncated, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
   EXPECT_NE(error_of(ctx, "image-to-text", truncated.string()).find("truncated"), std::string::npos);
   const fs::path corrupt = fs::temp_directory_path() / "ia_vt_corrupt.png";
