@@ -1,5 +1,6 @@
 #include "io/config.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -56,8 +57,27 @@ ModelConfig ModelConfig::load(const std::string& path) {
   return ModelConfig(std::move(j), path);
 }
 
+std::string diffusers_model_type(const std::string& class_name) {
+  std::string cls = class_name, snake;
+  if (cls.size() > 5 && cls.compare(cls.size() - 5, 5, "Model") == 0) cls = cls.substr(0, cls.size() - 5);
+  if (cls.rfind("UNet", 0) == 0) cls = "Unet" + cls.substr(4);  // diffusers spells UNet as one word
+  auto up = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
+  auto low = [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; };
+  auto dig = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < cls.size(); ++i) {
+    const char ch = cls[i];
+    const char prev = i > 0 ? cls[i - 1] : '\0', next = i + 1 < cls.size() ? cls[i + 1] : '\0';
+    const bool word_start = up(ch) && i > 0 && (low(prev) || (up(prev) && low(next)));  // "KL", "D|Condition"
+    if (word_start || (dig(ch) && i > 0 && !dig(prev))) snake += '_';
+    snake += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  return snake;
+}
+
 std::string ModelConfig::model_type() const {
-  return has("model_type") && j_["model_type"].is_string() ? j_["model_type"].get<std::string>() : "";
+  if (has("model_type") && j_["model_type"].is_string()) return j_["model_type"].get<std::string>();
+  if (has("_class_name") && j_["_class_name"].is_string()) return diffusers_model_type(j_["_class_name"].get<std::string>());
+  return "";
 }
 
 std::vector<std::string> ModelConfig::architectures() const {
@@ -65,6 +85,8 @@ std::vector<std::string> ModelConfig::architectures() const {
   if (has("architectures") && j_["architectures"].is_array())
     for (const auto& a : j_["architectures"])
       if (a.is_string()) out.push_back(a.get<std::string>());
+  if (out.empty() && has("_class_name") && j_["_class_name"].is_string())
+    out.push_back(j_["_class_name"].get<std::string>());
   return out;
 }
 

@@ -287,20 +287,7 @@ CatalogEntry entry_from_hf_config(const std::string& id, const json& cfg, const 
   e.model_type = cfg.value("model_type", "");
   if (e.model_type.empty() && cfg.contains("_class_name")) {
     // diffusers: model_type is the denoiser class in snake case (UNet2DConditionModel -> unet_2d_condition).
-    std::string cls = cfg["_class_name"].get<std::string>(), snake;
-    if (ends_with(cls, "Model")) cls = cls.substr(0, cls.size() - 5);
-    if (cls.rfind("UNet", 0) == 0) cls = "Unet" + cls.substr(4);  // diffusers spells UNet as one word
-    auto up = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
-    auto low = [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; };
-    auto dig = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
-    for (size_t i = 0; i < cls.size(); ++i) {
-      const char ch = cls[i];
-      const char prev = i > 0 ? cls[i - 1] : '\0', next = i + 1 < cls.size() ? cls[i + 1] : '\0';
-      const bool word_start = up(ch) && i > 0 && (low(prev) || (up(prev) && low(next)));  // "KL", "D|Condition"
-      if (word_start || (dig(ch) && i > 0 && !dig(prev))) snake += '_';
-      snake += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
-    e.model_type = snake;
+    e.model_type = diffusers_model_type(cfg["_class_name"].get<std::string>());
   }
   IA_CHECK(!e.model_type.empty(), ErrorKind::Format, "{}: config has neither 'model_type' nor '_class_name'", id);
   if (cfg.contains("architectures") && cfg["architectures"].is_array() && !cfg["architectures"].empty())

@@ -7,7 +7,9 @@
 #include <map>
 
 #include "io/safetensors.h"
+#include "models/diffusion/schedulers/scheduler.h"
 #include "models/model.h"
+#include "ops/ops.h"
 
 namespace fs = std::filesystem;
 
@@ -84,6 +86,30 @@ OutputComparison compare(const std::string& name, const Tensor& got, const Tenso
   return c;
 }
 
+// A scheduler case (scheduler_config.json, no weights): the denoising loop of case.json's notes with the fixed
+// model eps = 0.5 * scaled_input + eps_bias; outputs timesteps, sigmas, init_sample and step.<i>.*.
+std::map<std::string, Tensor> run_scheduler_case(const std::string& case_dir,
+                                                 const std::map<std::string, Tensor>& inputs) {
+  auto sched = diffusion::load_scheduler((fs::path(case_dir) / "scheduler_config.json").string());
+  for (const char* n : {"sample", "eps_bias", "num_inference_steps"})
+    IA_CHECK(inputs.count(n), ErrorKind::Format, "{}: scheduler input '{}' not in inputs.safetensors", case_dir, n);
+  sched->set_timesteps(static_cast<int64_t>(inputs.at("num_inference_steps").to_vector<int64_t>().at(0)));
+  std::map<std::string, Tensor> out;
+  out["timesteps"] = sched->timesteps();
+  if (sched->sigmas().defined()) out["sigmas"] = sched->sigmas();
+  Tensor sample = ops::mul(inputs.at("sample"), Tensor::scalar(sched->init_noise_sigma()));
+  out["init_sample"] = sample;
+  const Tensor& bias = inputs.at("eps_bias");
+  for (int64_t i = 0; i < sched->num_steps(); ++i) {
+    Tensor x = sched->scale_model_input(sample, i);
+    Tensor eps = ops::add(ops::scale(x, 0.5f), bias);
+    sample = sched->step(eps, i, sample, nullptr);
+    out["step." + std::to_string(i) + ".scaled_input"] = x;
+    out["step." + std::to_string(i) + ".prev_sample"] = sample;
+  }
+  return out;
+}
+
 }  // namespace
 
 ConformanceResult run_conformance_case(const std::string& case_dir, const ConformanceOptions& opts) {
@@ -100,16 +126,25 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
     r.model_type = cj.value("model_type", "");
     r.hf_class = cj.value("hf_class", "");
     r.family = cj.value("family", "");
-    if (!model_supports(r.model_type, r.hf_class)) {
+    const bool scheduler_case = fs::exists(fs::path(case_dir) / "scheduler_config.json") &&
+                                !fs::exists(fs::path(case_dir) / "config.json");
+    // diffusers cases: the implementation is looked up by the config's _class_name (see ModelConfig::model_type).
+    const std::string impl_type = !scheduler_case && cj.value("library", "") == "diffusers"
+                                      ? ModelConfig::load((fs::path(case_dir) / "config.json").string()).model_type()
+                                      : r.model_type;
+    if (!scheduler_case && !model_supports(impl_type, r.hf_class)) {
       r.status = "unsupported";
       r.message = "unsupported: " + r.model_type + "/" + r.hf_class;
       return r;
     }
     auto t0 = std::chrono::steady_clock::now();
-    LoadOptions lo;
-    lo.hf_class = r.hf_class;
-    lo.device = opts.device;
-    auto model = load_model(case_dir, lo);
+    std::unique_ptr<Model> model;
+    if (!scheduler_case) {
+      LoadOptions lo;
+      lo.hf_class = r.hf_class;
+      lo.device = opts.device;
+      model = load_model(case_dir, lo);
+    }
     auto t1 = std::chrono::steady_clock::now();
     r.load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
 
@@ -131,9 +166,11 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
     const std::vector<std::string> wanted = cj.value("outputs", std::vector<std::string>{});
     bool wants_forward = false, wants_generation = false;
     for (const auto& n : wanted) (n.rfind("generated_", 0) == 0 ? wants_generation : wants_forward) = true;
-    if (wants_forward)
+    if (scheduler_case)
+      produced = run_scheduler_case(case_dir, all_inputs);
+    else if (wants_forward)
       for (auto& [n, t] : model->forward(fwd_inputs, fo)) produced[n] = t;
-    if (wants_generation && cj.contains("generation") && cj["generation"].is_object()) {
+    if (!scheduler_case && wants_generation && cj.contains("generation") && cj["generation"].is_object()) {
       const auto& g = cj["generation"];
       GenerationRequest req;
       req.max_new_tokens = g.value("max_new_tokens", 10);
