@@ -8,9 +8,6 @@
 
 namespace ia {
 
-// A diffusers class name as a model_type: "Model" suffix dropped, CamelCase split into snake case.
-std::string diffusers_model_type(const std::string& class_name);
-
 class ModelConfig {
  public:
   ModelConfig() = default;
@@ -21,10 +18,8 @@ class ModelConfig {
   const std::string& source() const { return source_; }
   bool has(const std::string& key) const { return j_.contains(key) && !j_[key].is_null(); }
 
-  // "" when absent. diffusers configs have no model_type: theirs is the _class_name in snake case
-  // (UNet2DConditionModel -> unet_2d_condition, AutoencoderKL -> autoencoder_kl).
-  std::string model_type() const;
-  std::vector<std::string> architectures() const;  // [] when absent; diffusers: [_class_name]
+  std::string model_type() const;                 // "" when absent
+  std::vector<std::string> architectures() const;  // [] when absent
 
   // A size-like integer field: required, within [min, max] (default 1..2^24).
   int64_t dim(const std::string& key, int64_t min = 1, int64_t max = int64_t(1) << 24) const;

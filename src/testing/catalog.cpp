@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/diffusers_config.h"
 #include "models/model.h"
 
 namespace fs = std::filesystem;
