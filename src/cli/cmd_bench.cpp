@@ -69,8 +69,25 @@ int run_bench(const BenchArgs& a) {
   if (vocab > 3)
     for (auto& v : ids) v = std::max<int64_t>(v, 3);  // avoid pad ids so RoBERTa-style positions stay in range
   ia::TensorMap inputs;
-  inputs["input_ids"] = ia::Tensor::from_vector(ids, {a.batch, a.seq});
-  inputs["attention_mask"] = ia::layers::full_i64({a.batch, a.seq}, 1);
+  const ia::ModelConfig& mc = model->config();
+  if (model->model_type() == "unet_2d_condition") {
+    // One denoising step: latents [batch, C, seq, seq] (--seq is the latent side), 77 text tokens.
+    std::normal_distribution<float> nd;
+    std::vector<float> lat(static_cast<size_t>(a.batch * mc.dim_or("in_channels", 4) * a.seq * a.seq));
+    for (auto& v : lat) v = nd(rng);
+    inputs["sample"] = ia::Tensor::from_vector(lat, {a.batch, mc.dim_or("in_channels", 4), a.seq, a.seq});
+    inputs["timestep"] = ia::Tensor::from_vector<int64_t>({500}, {1});
+    inputs["encoder_hidden_states"] = ia::Tensor::full({a.batch, 77, mc.dim_or("cross_attention_dim", 768)}, 0.1f);
+  } else if (model->model_type() == "autoencoder_kl") {
+    // A VAE decode of latents [batch, latent_channels, seq, seq] (--seq is the latent side).
+    std::normal_distribution<float> nd;
+    std::vector<float> lat(static_cast<size_t>(a.batch * mc.dim_or("latent_channels", 4) * a.seq * a.seq));
+    for (auto& v : lat) v = nd(rng);
+    inputs["latents"] = ia::Tensor::from_vector(lat, {a.batch, mc.dim_or("latent_channels", 4), a.seq, a.seq});
+  } else {
+    inputs["input_ids"] = ia::Tensor::from_vector(ids, {a.batch, a.seq});
+    inputs["attention_mask"] = ia::layers::full_i64({a.batch, a.seq}, 1);
+  }
   ia::ForwardOptions fo;
   for (int i = 0; i < a.warmup; ++i) model->forward(inputs, fo);
   ia::ops::reset_flops();
@@ -167,7 +184,7 @@ void setup(CLI::App& app) {
   c->add_option("model", b->model, "Model: local directory, HF id (org/name[@revision]) or ipfs://<cid>");
   c->add_option("--config", b->config, "config.json to benchmark with random weights (no checkpoint needed)");
   c->add_option("--class", b->hf_class, "HF class to build (default: config architectures[0])");
-  c->add_option("--seq", b->seq, "sequence length")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  c->add_option("--seq", b->seq, "sequence length (diffusion UNet / VAE: latent side)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   c->add_option("--batch", b->batch, "batch size")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   c->add_option("--warmup", b->warmup, "warm-up runs")->capture_default_str();
   c->add_option("--reps", b->reps, "timed repetitions")->capture_default_str()->check(CLI::Range(1, 100000));

@@ -654,6 +654,8 @@ void scale_object(json& c, int depth) {
       if (v.is_number_integer()) v = std::min<int64_t>(v.get<int64_t>(), 8);
       if (v.is_array())
         for (auto& x : v) x = 2;
+    } else if (k == "cross_attention_dim" && v.is_number_integer()) {
+      v = 32;
     } else if (k == "addition_time_embed_dim") {
       v = 8;
     } else if (k == "projection_class_embeddings_input_dim") {

@@ -1,10 +1,16 @@
 // Inputs and HF output specs of each family's test class (see model_test.h for the checks they share).
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
 
+#include "models/diffusion/random_pipeline.h"
+#include "models/diffusion/stable_diffusion.h"
 #include "models/layers.h"
 #include "testing/model_test.h"
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace ia::suite {
 
@@ -290,7 +296,51 @@ TensorMap DiffusionModelTest::make_inputs(const std::vector<Row>& rows) const {
   in["timestep"] = Tensor::from_vector<float>(t, {static_cast<int64_t>(rows.size())});
   int64_t cross = int_or(c, "cross_attention_dim", int_or(c, "joint_attention_dim", int_or(c, "caption_channels", 32)));
   in["encoder_hidden_states"] = random_floats(rows, {8, cross}, 31);
+  if (c.value("addition_embed_type", json()) == "text_time") {  // SDXL micro-conditioning
+    const int64_t time_dim = int_or(c, "addition_time_embed_dim", 8);
+    const int64_t text_dim = int_or(c, "projection_class_embeddings_input_dim", 6 * time_dim + 32) - 6 * time_dim;
+    in["text_embeds"] = random_floats(rows, {text_dim}, 37);
+    std::vector<float> ids;
+    for (size_t r = 0; r < rows.size(); ++r) ids.insert(ids.end(), {64, 64, 0, 0, 64, 64});  // size, crop, target
+    in["time_ids"] = Tensor::from_vector<float>(ids, {static_cast<int64_t>(rows.size()), 6});
+  }
   return in;
+}
+
+std::vector<ModelTest::NamedCheck> DiffusionModelTest::family_checks(const TestOptions& o) const {
+  return {{"pipeline", [this, o]() -> std::string {
+             IA_CHECK(entry_.architecture == "StableDiffusionPipeline", ErrorKind::Unsupported,
+                      "unsupported: text-to-image pipeline {}", entry_.architecture);
+             if (o.weights == "hub") return "skipped: the pipeline check builds random weights";
+             fs::path cases = fs::path(o.conformance_dir);
+             if (!cases.has_filename()) cases = cases.parent_path();
+             const fs::path tok = cases.parent_path() / "tokenizers" / "openai__clip-vit-base-patch32";
+             if (o.conformance_dir.empty() || !fs::is_directory(tok))
+               return "skipped: no CLIP tokenizer next to the conformance cases (tests/data/tokenizers)";
+             const fs::path dir = fs::temp_directory_path() /
+                                  ("ia_suite_pipeline_" + std::to_string(std::hash<std::string>()(entry_.id)));
+             fs::remove_all(dir);
+             diffusion::RandomPipelineSpec spec;
+             spec.unet_config = cfg();
+             spec.tokenizer_dir = tok.string();
+             spec.seed = o.seed;
+             diffusion::write_random_pipeline(dir.string(), spec);
+             auto pipe = diffusion::StableDiffusionPipeline::load(dir.string(), o.device);
+             diffusion::TextToImageRequest req;
+             req.prompt = "a photo of a cat";
+             req.num_inference_steps = 2;
+             req.seed = 1;
+             auto a = pipe->generate(req), b = pipe->generate(req);
+             fs::remove_all(dir);
+             const int64_t side = pipe->default_height();
+             if (a.image.height != side || a.image.width != side)
+               return "image " + std::to_string(a.image.width) + "x" + std::to_string(a.image.height) + ", expected " +
+                      std::to_string(side) + "x" + std::to_string(side);
+             for (float v : a.latents.to_vector<float>())
+               if (!std::isfinite(v)) return std::string("non-finite latents");
+             if (a.image.pixels != b.image.pixels) return std::string("same seed gave different images");
+             return std::string();
+           }}};
 }
 
 std::vector<ExpectedOutput> DiffusionModelTest::expected_outputs(const std::vector<Row>& rows) const {

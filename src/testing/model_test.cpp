@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "generation/generate.h"
 #include "io/config.h"
+#include "io/diffusers_config.h"
 #include "models/layers.h"
 #include "testing/conformance.h"
 
@@ -482,6 +483,7 @@ TestOutcome ModelTest::run(const TestOptions& o) {
     }
     return msg;
   });
+  for (const auto& [name, fn] : family_checks(o)) check(name, fn);
   check("hf_golden", [&] {
     if (o.conformance_dir.empty() || !fs::is_directory(o.conformance_dir)) return std::string("skipped: no conformance cases");
     std::vector<fs::path> cases;
@@ -489,7 +491,11 @@ TestOutcome ModelTest::run(const TestOptions& o) {
       std::ifstream in(de.path() / "case.json");
       if (!in) continue;
       json cj = json::parse(in, nullptr, false);
-      if (!cj.is_discarded() && cj.value("model_type", "") == entry_.model_type) cases.push_back(de.path());
+      if (cj.is_discarded()) continue;
+      // diffusers cases name the class (UNet2DConditionModel); the catalog uses its snake-case model_type.
+      const std::string type = cj.value("library", "") == "diffusers" ? diffusers_model_type(cj.value("hf_class", ""))
+                                                                       : cj.value("model_type", "");
+      if (type == entry_.model_type) cases.push_back(de.path());
     }
     if (cases.empty()) return "skipped: no conformance case for model_type " + entry_.model_type;
     std::sort(cases.begin(), cases.end());

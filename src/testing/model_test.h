@@ -4,6 +4,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,10 @@ class ModelTest {
   virtual GenerationRequest generation_request() const;
   // Index of the first recomputed logit that corresponds to generated_logits[:, 0].
   virtual int64_t recompute_offset(const TensorMap& prompt) const;
+  // Checks only this family has, run after the common ones: (name, fn) with fn returning "" on success,
+  // "skipped: <why>", or the failure message (an Unsupported error marks the check unsupported).
+  using NamedCheck = std::pair<std::string, std::function<std::string()>>;
+  virtual std::vector<NamedCheck> family_checks(const TestOptions& o) const { return {}; }
 
   // Helpers for subclasses.
   const nlohmann::json& cfg() const { return config_; }
@@ -143,6 +148,9 @@ class VisionModelTest : public ModelTest {
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
+  // "pipeline": a tiny random diffusers directory around the entry's UNet, run end to end twice (2 steps):
+  // finite latents, identical images for one seed, image size = sample_size x VAE scale factor.
+  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;
 };
 
 // pixel_values plus token ids: dual encoders (contrastive logits), captioning decoders

@@ -282,4 +282,8 @@ std::unique_ptr<ia::Model> make_unet(const ia::ModelConfig& c, const ia::WeightL
 }
 }  // namespace
 
-IA_REGISTER_MODEL(unet_2d_condition, {"unet_2d_condition", "diffusion", {"UNet2DConditionModel"}, make_unet})
+// Catalog entries name the pipeline; the denoiser is what runs for them (StableDiffusionPipeline also end to end
+// through models/diffusion/stable_diffusion.h, the SDXL pipeline only as a UNet forward).
+IA_REGISTER_MODEL(unet_2d_condition, {"unet_2d_condition", "diffusion",
+                                      {"UNet2DConditionModel", "StableDiffusionPipeline", "StableDiffusionXLPipeline"},
+                                      make_unet})

@@ -135,3 +135,9 @@ IA_REGISTER_MODEL(clip, {"clip", "multimodal",
                          [](const ia::ModelConfig& c, const ia::WeightLoader& w, const std::string& cls) {
                            return std::unique_ptr<ia::Model>(new ia::clip::Clip(c, w, cls));
                          }})
+
+// Stand-alone text encoders (Stable Diffusion's text_encoder/config.json) carry model_type clip_text_model.
+IA_REGISTER_MODEL(clip_text_model, {"clip_text_model", "multimodal", {"CLIPTextModel", "CLIPTextModelWithProjection"},
+                                    [](const ia::ModelConfig& c, const ia::WeightLoader& w, const std::string& cls) {
+                                      return std::unique_ptr<ia::Model>(new ia::clip::Clip(c, w, cls));
+                                    }})

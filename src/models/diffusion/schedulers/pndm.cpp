@@ -1,5 +1,6 @@
 // diffusers' PNDMScheduler (pseudo numerical methods, Liu et al. 2022): Runge-Kutta warm-up steps (unless
 // skip_prk_steps, as Stable Diffusion configures it) followed by linear multistep (PLMS) steps over integer timesteps.
+#include <algorithm>
 #include <cmath>
 
 #include "models/diffusion/schedulers/scheduler.h"
@@ -37,10 +38,9 @@ class PNDM : public Scheduler {
       cat.push_back(ts.back());
       plms.assign(cat.rbegin(), cat.rend());
     } else {
-      IA_CHECK(m >= 3, ErrorKind::InvalidArgument, "PNDMScheduler: Runge-Kutta warm-up needs at least 3 steps");
       const int64_t half = T / n / 2;
-      std::vector<int64_t> base;  // ts[-3:].repeat(2) + tile([0, half], 3)
-      for (int64_t k = m - 3; k < m; ++k) {
+      std::vector<int64_t> base;  // ts[-pndm_order:].repeat(2) + tile([0, half], pndm_order), pndm_order = 4
+      for (int64_t k = std::max<int64_t>(m - 4, 0); k < m; ++k) {
         base.push_back(ts[static_cast<size_t>(k)]);
         base.push_back(ts[static_cast<size_t>(k)] + half);
       }
