@@ -54,6 +54,7 @@ struct ExpectedOutput {
 
 class ModelTest {
  public:
+  using NamedCheck = std::pair<std::string, std::function<std::string()>>;
   explicit ModelTest(const CatalogEntry& entry);
   virtual ~ModelTest() = default;
   // The test class for the entry's family.
@@ -81,7 +82,6 @@ class ModelTest {
   virtual int64_t recompute_offset(const TensorMap& prompt) const;
   // Checks only this family has, run after the common ones: (name, fn) with fn returning "" on success,
   // "skipped: <why>", or the failure message (an Unsupported error marks the check unsupported).
-  using NamedCheck = std::pair<std::string, std::function<std::string()>>;
   virtual std::vector<NamedCheck> family_checks(const TestOptions& o) const { return {}; }
 
   // Helpers for subclasses.
@@ -148,9 +148,6 @@ class VisionModelTest : public ModelTest {
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
-  // "pipeline": a tiny random diffusers directory around the entry's UNet, run end to end twice (2 steps):
-  // finite latents, identical images for one seed, image size = sample_size x VAE scale factor.
-  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;
 };
 
 // pixel_values plus token ids: dual encoders (contrastive logits), captioning decoders
@@ -205,6 +202,9 @@ class DiffusionModelTest : public ModelTest {
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
+  // "pipeline": a tiny random diffusers directory around the entry's UNet, run end to end twice (2 steps):
+  // finite latents, identical images for one seed, image size = sample_size x VAE scale factor.
+  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;
 };
 
 // routed experts inside a causal LM (or a switch seq2seq): the decoder checks with expert routing
