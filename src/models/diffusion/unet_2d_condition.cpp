@@ -1,6 +1,7 @@
 #include "models/diffusion/unet_2d_condition.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 namespace ia::diffusion {
 namespace {
@@ -95,6 +96,20 @@ UNet2DConditionModel::UNet2DConditionModel(const ModelConfig& c, const WeightLoa
   const size_t n = down_types.size();
   IA_CHECK(up_types.size() == n, ErrorKind::Format, "{}: {} down_block_types but {} up_block_types", src, n,
            up_types.size());
+  auto check_types = [&](const std::vector<std::string>& types, const char* key,
+                         std::initializer_list<const char*> known) {
+    for (size_t i = 0; i < types.size(); ++i) {
+      bool ok = false;
+      std::string names;
+      for (const char* k : known) {
+        ok = ok || types[i] == k;
+        names += (names.empty() ? "" : ", ") + std::string(k);
+      }
+      IA_CHECK(ok, ErrorKind::Unsupported, "{}: {}[{}] = '{}' is not supported ({})", src, key, i, types[i], names);
+    }
+  };
+  check_types(down_types, "down_block_types", {"DownBlock2D", "CrossAttnDownBlock2D"});
+  check_types(up_types, "up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D"});
   std::vector<int64_t> boc;
   if (c.has("block_out_channels") && c.json()["block_out_channels"].is_array())
     for (const auto& x : c.json()["block_out_channels"]) boc.push_back(x.get<int64_t>());
@@ -174,6 +189,9 @@ UNet2DConditionModel::UNet2DConditionModel(const ModelConfig& c, const WeightLoa
   }
 
   const std::string mid_type = c.has("mid_block_type") ? c.str("mid_block_type") : (c.json().contains("mid_block_type") ? "" : "UNetMidBlock2DCrossAttn");
+  IA_CHECK(mid_type.empty() || mid_type == "UNetMidBlock2DCrossAttn" || mid_type == "UNetMidBlock2D",
+           ErrorKind::Unsupported, "{}: mid_block_type = '{}' is not supported (UNetMidBlock2DCrossAttn, UNetMidBlock2D)",
+           src, mid_type);
   if (!mid_type.empty()) {
     BlockOptions o = base;
     o.in = o.out = boc.back();
@@ -202,13 +220,8 @@ UNet2DConditionModel::UNet2DConditionModel(const ModelConfig& c, const WeightLoa
     o.only_cross_attention = ronly[i];
     o.add_sample = i + 1 < n;
     if (o.add_sample) ++num_upsamplers_;
-    IA_CHECK(up_types[i] != "UpDecoderBlock2D", ErrorKind::Unsupported,
-             "{}: up block type 'UpDecoderBlock2D' is a VAE block, not a UNet2DConditionModel block", src);
     up_blocks_.push_back(UpBlock::load(w.pp("up_blocks").pp(static_cast<int64_t>(i)), up_types[i], o));
   }
-  for (const auto& t : down_types)
-    IA_CHECK(t != "DownEncoderBlock2D", ErrorKind::Unsupported,
-             "{}: down block type 'DownEncoderBlock2D' is a VAE block, not a UNet2DConditionModel block", src);
 
   if (c.has("norm_num_groups")) conv_norm_out_ = GroupNorm::load(w.pp("conv_norm_out"), groups, boc[0], eps);
   else if (!c.json().contains("norm_num_groups")) conv_norm_out_ = GroupNorm::load(w.pp("conv_norm_out"), 32, boc[0], eps);
