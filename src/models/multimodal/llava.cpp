@@ -3,7 +3,8 @@
 // "default" vision_feature_select_strategy -- goes through the multi-modal projector (linear_1, act, linear_2)
 // and replaces, in order, the embeddings of the prompt's image tokens (image_token_index) before any causal LM
 // of the engine (config.text_config: Llama, Mistral, ...) runs on them; generation prefills with those merged
-// embeddings and continues with the KV cache.
+// embeddings and continues with the KV cache, with the decode-step mask and positions of transformers 4.48's
+// legacy LLaVA path (LegacyDecode).
 #include "generation/generate.h"
 #include "models/causal_lm.h"
 #include "models/composite.h"
@@ -13,6 +14,47 @@
 
 namespace ia::llava {
 namespace {
+
+// transformers 4.48 runs LLaVA's decode steps through its legacy branch: the past attention mask is rebuilt from
+// the KV cache (a past position is masked only when its layer-0 keys, feature 0 summed over heads, are exactly
+// zero) and position_ids = mask.sum() - 1. For unpadded prompts this is the usual mask and positions; for
+// left-padded rows the padding becomes visible and positions count it. Prefill steps pass through unchanged.
+class LegacyDecode : public CausalLM {
+ public:
+  explicit LegacyDecode(CausalLM& lm) : lm_(lm) {}
+  std::unique_ptr<DecoderState> new_state(int64_t batch, int64_t capacity) const override {
+    return lm_.new_state(batch, capacity);
+  }
+  Tensor step(DecoderState& state, const StepInput& in) override {
+    auto* cache = dynamic_cast<KVCache*>(&state);
+    const int64_t past = state.length();
+    if (cache == nullptr || past == 0 || in.input_ids.dim(1) != 1) return lm_.step(state, in);
+    const int64_t B = in.input_ids.dim(0);
+    const Tensor k = cache->keys(0, past).to(Device::cpu()).contiguous();  // [B, Hkv, past, D]
+    const int64_t H = k.dim(1), D = k.dim(3);
+    Tensor mask = layers::full_i64({B, past + 1}, 1), pos = Tensor::empty({B, 1}, DType::I64);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t count = 1;
+      for (int64_t j = 0; j < past; ++j) {
+        float sum = 0.0f;
+        for (int64_t h = 0; h < H; ++h) sum += k.data<float>()[((b * H + h) * past + j) * D];
+        mask.data<int64_t>()[b * (past + 1) + j] = sum != 0.0f;
+        count += sum != 0.0f;
+      }
+      pos.data<int64_t>()[b] = count - 1;
+    }
+    StepInput legacy = in;
+    legacy.attention_mask = mask;
+    legacy.position_ids = pos;
+    return lm_.step(state, legacy);
+  }
+  int64_t vocab_size() const override { return lm_.vocab_size(); }
+  int64_t max_positions() const override { return lm_.max_positions(); }
+  bool accepts_inputs_embeds() const override { return lm_.accepts_inputs_embeds(); }
+
+ private:
+  CausalLM& lm_;
+};
 
 class LlavaForConditionalGeneration : public Model {
  public:
@@ -93,7 +135,8 @@ class LlavaForConditionalGeneration : public Model {
     s.hf_cache_compat = true;
     s.prompt_embeds = merged_embeddings(inputs, ids, nullptr);
     auto m = inputs.find("attention_mask");
-    auto r = generation::generate(*lm_, ids, m != inputs.end() ? m->second : Tensor(), s);
+    LegacyDecode legacy(*lm_);
+    auto r = generation::generate(legacy, ids, m != inputs.end() ? m->second : Tensor(), s);
     NamedTensors out;
     out.emplace_back("generated_ids", r.ids);
     if (req.return_logits) out.emplace_back("generated_logits", r.logits);
