@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "models/model.h"
 
 namespace ia::pipelines {
 namespace fs = std::filesystem;
@@ -84,6 +85,14 @@ std::string config_architecture(const ModelConfig& config) {
   if (config.json().is_object() && config.json().contains("_class_name") && config.json()["_class_name"].is_string())
     return config.json()["_class_name"].get<std::string>();
   return "";
+}
+
+bool implemented_head(const ModelConfig& config, const std::string& hf_class,
+                      const std::vector<std::string>& suffixes) {
+  if (hf_class.empty() || !model_supports(config.model_type(), hf_class)) return false;
+  for (const auto& s : suffixes)
+    if (hf_class.size() >= s.size() && hf_class.compare(hf_class.size() - s.size(), s.size(), s) == 0) return true;
+  return false;
 }
 
 std::vector<std::string> tasks_for_model(const std::string& model_dir) {

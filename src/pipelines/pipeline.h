@@ -53,6 +53,11 @@ std::vector<std::string> tasks_for_model(const std::string& model_dir);
 // The HF class the task should load: config.architectures[0] when present, else "".
 std::string config_architecture(const ModelConfig& config);
 
+// Whether `hf_class` is implemented for the config's model_type and its name ends with one of `suffixes`
+// (the head a task needs: "ForMaskedLM", "ForSequenceClassification", ...).
+bool implemented_head(const ModelConfig& config, const std::string& hf_class,
+                      const std::vector<std::string>& suffixes);
+
 // Runs `task` on `inputs` after checking that the model serves it (Unsupported naming the task, the model's
 // type/class and the tasks it does support) and that there is at least one input.
 nlohmann::json run_task(const std::string& task, const RunContext& ctx, const std::vector<nlohmann::json>& inputs);

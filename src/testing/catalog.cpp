@@ -18,6 +18,15 @@ using nlohmann::json;
 
 namespace ia::suite {
 
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
 json CatalogEntry::to_json() const {
   json j;
   j["id"] = id;
@@ -69,7 +78,7 @@ Catalog Catalog::load(const std::string& dir) {
   for (const auto& de : fs::directory_iterator(dir))
     if (de.path().extension() == ".jsonl") files.push_back(de.path());
   std::sort(files.begin(), files.end());
-  std::set<std::string> seen;
+  std::map<std::string, std::string> seen;  // lower-cased id -> where it first appeared
   for (const auto& f : files) {
     std::ifstream in(f);
     std::string line;
@@ -81,7 +90,10 @@ Catalog Catalog::load(const std::string& dir) {
       const std::string where = f.string() + ":" + std::to_string(n);
       IA_CHECK(!j.is_discarded(), ErrorKind::Format, "{}: invalid JSON", where);
       CatalogEntry e = CatalogEntry::from_json(j, where);
-      IA_CHECK(seen.insert(e.id).second, ErrorKind::Format, "{}: duplicate catalog id '{}'", where, e.id);
+      // Hub ids are case-insensitive: "Org/Model" and "org/model" name the same repository.
+      auto [it, fresh] = seen.emplace(lower(e.id), where + " (" + e.id + ")");
+      IA_CHECK(fresh, ErrorKind::Format, "{}: duplicate catalog id '{}' (ids are case-insensitive; first at {})",
+               where, e.id, it->second);
       c.entries_.push_back(std::move(e));
     }
   }
@@ -89,8 +101,9 @@ Catalog Catalog::load(const std::string& dir) {
 }
 
 const CatalogEntry* Catalog::find(const std::string& id) const {
+  const std::string key = lower(id);
   for (const auto& e : entries_)
-    if (e.id == id) return &e;
+    if (lower(e.id) == key) return &e;
   return nullptr;
 }
 
@@ -126,7 +139,8 @@ const std::map<std::string, std::string>& known_types() {
       {"rag", "rag"}, {"whisper", "speech"}, {"speech_to_text", "speech"}, {"wav2vec2", "speech"},
       {"hubert", "speech"}, {"wavlm", "speech"}, {"clap", "speech"}, {"encodec", "speech"},
       {"musicgen", "speech"}, {"bark", "speech"}, {"vits", "speech"}, {"speecht5", "speech"},
-      {"clip", "vision-encoder-text-decoder"}, {"siglip", "vision-encoder-text-decoder"},
+      {"clip", "multimodal"}, {"siglip", "multimodal"}, {"chinese_clip", "multimodal"}, {"altclip", "multimodal"},
+      {"align", "multimodal"}, {"groupvit", "multimodal"}, {"xclip", "multimodal"},
       {"blip", "vision-encoder-text-decoder"}, {"blip-2", "vision-encoder-text-decoder"},
       {"vision-encoder-decoder", "vision-encoder-text-decoder"}, {"git", "vision-encoder-text-decoder"},
       {"pix2struct", "vision-encoder-text-decoder"}, {"llava", "multimodal"}, {"llava_next", "multimodal"},
@@ -154,9 +168,12 @@ std::string family_from_shape(const json& cfg) {
   if (contains(arch, "ImageClassification") || contains(arch, "ObjectDetection") ||
       contains(arch, "Segmentation") || contains(arch, "DepthEstimation") || contains(arch, "VideoClassification"))
     return "vision";
+  // Image-text dual encoders (CLIP-style "...Model" with both towers) and VLMs are multimodal, as the engine
+  // and the HF goldens file CLIP and SigLIP; captioning/VQA encoder-decoders are vision-encoder-text-decoder.
   if (cfg.contains("vision_config") && cfg.contains("text_config"))
-    return ends_with(arch, "ForConditionalGeneration") && !contains(arch, "Blip") ? "multimodal"
-                                                                                  : "vision-encoder-text-decoder";
+    return (ends_with(arch, "ForConditionalGeneration") && !contains(arch, "Blip")) || ends_with(arch, "Model")
+               ? "multimodal"
+               : "vision-encoder-text-decoder";
   if (vision_tower && text_tower) return "vision-encoder-text-decoder";
   if (cfg.contains("image_size") || cfg.contains("num_channels")) return "vision";
   if (ends_with(arch, "ForCausalLM") || ends_with(arch, "LMHeadModel")) return "decoder-only";
@@ -166,7 +183,7 @@ std::string family_from_shape(const json& cfg) {
   return "encoder-only";
 }
 
-std::string task_for(const std::string& family, const std::string& arch) {
+std::string task_for(const std::string& family, const std::string& arch, const json& cfg) {
   static const std::vector<std::pair<std::string, std::string>> by_suffix = {
       {"ForMaskedLM", "fill-mask"},
       {"ForSequenceClassification", "text-classification"},
@@ -184,6 +201,10 @@ std::string task_for(const std::string& family, const std::string& arch) {
   };
   for (const auto& [suf, task] : by_suffix)
     if (ends_with(arch, suf)) return task;
+  // CLIP-style dual encoders: zero-shot image classification (X-CLIP matches videos, not images).
+  if (family == "multimodal" && ends_with(arch, "Model") &&
+      (cfg.contains("projection_dim") || cfg.contains("logit_scale_init_value")))
+    return arch == "XCLIPModel" ? "video-classification" : "zero-shot-image-classification";
   if (family == "speech") return "automatic-speech-recognition";
   if (family == "vision-encoder-text-decoder") return "image-to-text";
   if (family == "multimodal") return "image-text-to-text";
@@ -301,7 +322,7 @@ CatalogEntry entry_from_hf_config(const std::string& id, const json& cfg, const 
   json with_type = cfg;
   with_type["model_type"] = e.model_type;
   e.family = classify_family(with_type, catalog);
-  e.task = task_for(e.family, e.architecture);
+  e.task = task_for(e.family, e.architecture, cfg);
   e.config = shaping_fields(cfg);
   e.config["model_type"] = e.model_type;
   e.config["architectures"] = json::array({e.architecture});

@@ -31,7 +31,7 @@ class Catalog {
   // Loads every *.jsonl in `dir` (sorted by file name, entries in file order). Throws naming file and line.
   static Catalog load(const std::string& dir);
   const std::vector<CatalogEntry>& entries() const { return entries_; }
-  const CatalogEntry* find(const std::string& id) const;
+  const CatalogEntry* find(const std::string& id) const;  // case-insensitive, as Hub ids are
   std::vector<const CatalogEntry*> family(const std::string& family) const;
   const std::string& dir() const { return dir_; }
 

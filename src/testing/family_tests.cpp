@@ -256,10 +256,23 @@ TensorMap SpeechModelTest::recompute_inputs(const TensorMap& prompt, const Tenso
 
 std::vector<Row> MultimodalModelTest::batch_rows() const { return {{1, 12}, {2, 12}}; }
 
+bool MultimodalModelTest::dual_encoder() const {
+  return suffix() == "Model" && cfg().contains("text_config") && cfg().contains("vision_config");
+}
+
+bool MultimodalModelTest::batch_coupled(const std::string& output) const {
+  return dual_encoder() && (output == "logits_per_image" || output == "logits_per_text");
+}
+
 TensorMap MultimodalModelTest::make_inputs(const std::vector<Row>& rows) const {
   TensorMap in;
   const int64_t s = image_size(cfg()), c = channels(cfg());
   in["pixel_values"] = random_floats(rows, {c, s, s}, 23);
+  if (dual_encoder()) {
+    in["input_ids"] = token_ids(rows, pad_id());
+    in["attention_mask"] = attention_mask(rows);
+    return in;
+  }
   Tensor ids = token_ids(rows, pad_id());
   // Image placeholder tokens first, as the processors lay them out: one per vision patch.
   int64_t image_token = -1;
@@ -280,6 +293,7 @@ TensorMap MultimodalModelTest::make_inputs(const std::vector<Row>& rows) const {
 
 std::vector<ExpectedOutput> MultimodalModelTest::expected_outputs(const std::vector<Row>& rows) const {
   const int64_t B = static_cast<int64_t>(rows.size());
+  if (dual_encoder()) return {{"logits_per_image", {B, B}}, {"logits_per_text", {B, B}}};
   if (suffix() == "ForConditionalGeneration" || suffix() == "ForCausalLM")
     return {{"logits", {B, max_len(rows), vocab()}}};
   return {};

@@ -298,10 +298,13 @@ TestOutcome ModelTest::run(const TestOptions& o) {
         out.message = c.name + ": " + c.message;
         return;
       }
+    bool forward = false;
+    for (const auto& c : out.checks) forward = forward || (c.name == "forward" && c.status == "passed");
     for (const auto& c : out.checks)
       if (c.status == "unsupported") {
         out.status = "unsupported";
-        out.message = c.name + ": " + c.message;
+        // Both facts: what computes and what does not (e.g. forward passes, generation is unsupported).
+        out.message = (forward ? "forward passed; " : "") + c.name + ": " + c.message;
         return;
       }
   };

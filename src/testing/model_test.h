@@ -112,6 +112,11 @@ class EncoderOnlyModelTest : public ModelTest {
  protected:
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
+  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;
+  // The entry's transformers task run once through the `run` pipelines on real inputs (tokenizer / image from
+  // tests/data) over the tiny checkpoint: "" when the output has transformers' structure, else the failure,
+  // or "skipped: ..." (src/testing/pipeline_checks.cpp).
+  std::string pipeline_check(const TestOptions& o) const;
 };
 
 // causal LM: right-padded prompts, logits [B, S, V], cached decoding and greedy generation
@@ -148,6 +153,8 @@ class VisionModelTest : public ModelTest {
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override { return {{1, 1}, {2, 1}}; }
+  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;  // "pipeline"
+  std::string pipeline_check(const TestOptions& o) const;
 };
 
 // pixel_values plus token ids: dual encoders (contrastive logits), captioning decoders
@@ -180,7 +187,8 @@ class SpeechModelTest : public ModelTest {
   int64_t recompute_offset(const TensorMap&) const override { return 0; }
 };
 
-// image tokens spliced into the prompt plus pixel_values; generative
+// image tokens spliced into the prompt plus pixel_values (generative VLMs); CLIP-style dual encoders: pixel_values
+// plus token ids, contrastive logits_per_image / logits_per_text
 class MultimodalModelTest : public ModelTest {
  public:
   using ModelTest::ModelTest;
@@ -190,6 +198,11 @@ class MultimodalModelTest : public ModelTest {
   TensorMap make_inputs(const std::vector<Row>& rows) const override;
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override;
+  bool batch_coupled(const std::string& output) const override;
+  std::vector<NamedCheck> family_checks(const TestOptions& o) const override;  // "pipeline"
+  std::string pipeline_check(const TestOptions& o) const;
+  // An image-text dual encoder (CLIPModel, SiglipModel, ...): a "...Model" class with both towers.
+  bool dual_encoder() const;
 };
 
 // denoiser step: latents + timestep + text conditioning -> predicted noise of the latent shape

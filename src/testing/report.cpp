@@ -19,6 +19,15 @@ namespace {
 
 bool implemented_status(const std::string& s) { return s != "unsupported" && s != "unavailable"; }
 
+// "Implemented" means the engine computes the model: its forward check passed on some backend. A run that
+// failed to load, crashed, timed out or ran out of memory does not count; a model whose forward passes but
+// whose generation is unsupported does (its status stays unsupported, so it is not passing).
+bool computes(const TestRecord& t) {
+  for (const auto& c : t.checks)
+    if (c.name == "forward" && c.status == "passed") return true;
+  return false;
+}
+
 std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -68,7 +77,7 @@ CoverageReport build_report(const Catalog& catalog, const std::vector<TestRecord
       ++f.tested;
       bool impl = false;
       for (const TestRecord* t : it->second) {
-        impl = impl || implemented_status(t->status);
+        impl = impl || computes(*t);
         if (t->status == "passed") ++f.passing[t->backend];
       }
       if (impl) ++f.implemented;

@@ -16,7 +16,7 @@ struct FamilyCoverage {
   std::string family;
   int models = 0;       // in the catalog
   int tested = 0;       // with at least one result
-  int implemented = 0;  // the engine computes them (a result other than unsupported/unavailable)
+  int implemented = 0;  // the engine computes them: a result whose forward check passed
   std::map<std::string, int> passing;  // backend -> models passing there
 };
 

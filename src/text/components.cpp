@@ -73,6 +73,7 @@ void Encoding::append(const Encoding& o) {
   special_tokens_mask.insert(special_tokens_mask.end(), o.special_tokens_mask.begin(), o.special_tokens_mask.end());
   attention_mask.insert(attention_mask.end(), o.attention_mask.begin(), o.attention_mask.end());
   sequence_ids.insert(sequence_ids.end(), o.sequence_ids.begin(), o.sequence_ids.end());
+  word_ids.insert(word_ids.end(), o.word_ids.begin(), o.word_ids.end());
 }
 
 namespace {
@@ -86,6 +87,7 @@ Encoding sub_encoding(const Encoding& e, size_t b, size_t n) {
   cut(e.special_tokens_mask, r.special_tokens_mask);
   cut(e.attention_mask, r.attention_mask);
   cut(e.sequence_ids, r.sequence_ids);
+  cut(e.word_ids, r.word_ids);
   return r;
 }
 }  // namespace
@@ -138,6 +140,7 @@ void Encoding::pad(size_t target, uint32_t pad_id, uint32_t pad_type_id, const s
   grow(special_tokens_mask, 1);
   grow(attention_mask, 0);
   grow(sequence_ids, -1);
+  grow(word_ids, -1);
 }
 
 Encoding merge_encodings(Encoding a, std::optional<Encoding> b) {

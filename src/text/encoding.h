@@ -15,6 +15,7 @@ struct Encoding {
   std::vector<uint8_t> special_tokens_mask;
   std::vector<uint8_t> attention_mask;
   std::vector<int32_t> sequence_ids;  // 0 / 1 for the first / second input, -1 for special tokens
+  std::vector<int32_t> word_ids;      // pre-tokenizer split (word) of each token in its input, -1 for special/pad
   std::vector<Encoding> overflowing;  // windows cut off by truncation
 
   size_t size() const { return ids.size(); }

@@ -36,6 +36,7 @@ Encoding special(uint32_t id, const std::string& tok, uint32_t type_id) {
   e.special_tokens_mask = {1};
   e.attention_mask = {1};
   e.sequence_ids = {-1};
+  e.word_ids = {-1};
   return e;
 }
 

@@ -409,7 +409,8 @@ Encoding Tokenizer::encode_one(std::string_view input) const {
   if (parts_.pre_tokenizer) parts_.pre_tokenizer->pre_tokenize(pts);
   Encoding e;
   std::vector<Token> toks;
-  for (auto& sp : pts.splits) {
+  for (size_t word = 0; word < pts.splits.size(); ++word) {
+    auto& sp = pts.splits[word];
     const std::vector<Token>* src = &sp.tokens;
     if (!sp.has_tokens) {
       toks.clear();
@@ -420,6 +421,7 @@ Encoding Tokenizer::encode_one(std::string_view input) const {
       e.ids.push_back(t.id);
       e.tokens.push_back(t.value);
       e.offsets.push_back(sp.normalized.original_range(t.start, t.end));
+      e.word_ids.push_back(static_cast<int32_t>(word));
     }
   }
   size_t n = e.ids.size();
@@ -559,6 +561,13 @@ std::string Tokenizer::decode_raw(const std::vector<uint32_t>& ids, bool skip_sp
     if (i) out.push_back(' ');
     out += tokens[i];
   }
+  return out;
+}
+
+std::string Tokenizer::convert_tokens_to_string(const std::vector<std::string>& tokens) const {
+  if (parts_.decoder) return parts_.decoder->decode(tokens);
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
   return out;
 }
 

@@ -102,6 +102,9 @@ class Tokenizer {
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
 
+  // transformers' convert_tokens_to_string for a fast tokenizer: the decoder chain over token strings.
+  std::string convert_tokens_to_string(const std::vector<std::string>& tokens) const;
+
   std::optional<uint32_t> token_to_id(std::string_view token) const;
   std::optional<std::string> id_to_token(uint32_t id) const;
   size_t vocab_size(bool with_added_tokens = true) const;

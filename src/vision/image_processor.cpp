@@ -207,6 +207,8 @@ ImageProcessor ImageProcessor::from_json(const nlohmann::json& j, const std::str
     size = 384, p.resample = Resample::Bicubic, p.mean = clip_mean, p.std = clip_std;
   } else if (cls == "SiglipImageProcessor") {
     p.resample = Resample::Bicubic, p.mean = p.std = imagenet_std_mean;
+  } else if (cls == "SegformerImageProcessor") {
+    size = 512, p.resample = Resample::Bilinear, p.mean = imagenet_mean, p.std = imagenet_std;
   } else {
     fail(ErrorKind::Unsupported, "unsupported image processor '{}'", cls);
   }

@@ -1,4 +1,4 @@
-// HF image processors (ViT, DeiT, BEiT, ConvNeXt, CLIP, BiT/DINOv2, MobileNetV2, BLIP, SigLIP) from a
+// HF image processors (ViT, DeiT, BEiT, ConvNeXt, CLIP, BiT/DINOv2, MobileNetV2, BLIP, SigLIP, SegFormer) from a
 // preprocessor_config.json: Pillow-exact uint8 resize (Resample.c: separable, antialiased, 22-bit fixed-point
 // weights, each pass rounded and clipped), center crop, rescale (float64 then float32), normalize (float32).
 #pragma once
