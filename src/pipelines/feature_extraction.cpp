@@ -1,5 +1,6 @@
-// feature-extraction (transformers FeatureExtractionPipeline): the encoder's last_hidden_state per input as a
-// nested list [1, tokens, hidden] (the base model's states for a checkpoint with a head, as AutoModel loads it).
+// feature-extraction (transformers FeatureExtractionPipeline): the model's first output per input as a nested
+// list with its batch dimension: an encoder's last_hidden_state [1, tokens, hidden] (the backbone's states for a
+// checkpoint with a head, as AutoModel loads it), a DPR encoder's pooler_output [1, hidden].
 #include "core/error.h"
 #include "pipelines/text_model.h"
 
@@ -14,9 +15,14 @@ nlohmann::json run(const RunContext& ctx, const std::vector<nlohmann::json>& inp
   for (const auto& in : inputs) encs.push_back(tm.encode(task, input_text(task, in, "text"), nullptr, trunc));
   std::vector<const text::Encoding*> rows;
   for (const auto& e : encs) rows.push_back(&e);
-  const std::string name = hidden_state_output(*tm.model);
+  const bool pooled = tm.model->model_type() == "dpr";
+  const std::string name = pooled ? "pooler_output" : hidden_state_output(*tm.model);
   nlohmann::json out = nlohmann::json::array();
-  for (const Tensor& h : tm.forward_rows(ctx, rows, name, true)) {
+  for (const Tensor& h : tm.forward_rows(ctx, rows, name, !pooled)) {
+    if (h.ndim() == 1) {
+      out.push_back(nlohmann::json::array({host_floats(h)}));
+      continue;
+    }
     const int64_t S = h.dim(0), H = h.dim(1);
     const std::vector<float> v = host_floats(h);
     nlohmann::json tokens = nlohmann::json::array();
@@ -36,6 +42,7 @@ IA_REGISTER_TASK(feature_extraction,
                   "Token embeddings (last_hidden_state, [1, tokens, hidden]) of a text encoder",
                   [](const ia::ModelConfig& c, const std::string& cls) {
                     const ia::ModelSpec* m = ia::find_model_type(c.model_type());
-                    return m && m->family == "encoder-only" && ia::model_supports(c.model_type(), cls);
+                    return m && (m->family == "encoder-only" || c.model_type() == "dpr") &&
+                           ia::model_supports(c.model_type(), cls);
                   },
                   ia::pipelines::run})

@@ -59,7 +59,10 @@ TEST(PipelineTokenClassification, EntitiesPointAtTheText) {
       EXPECT_FALSE(e.contains("index"));
       EXPECT_GE(e["start"].get<int64_t>(), prev_end);  // groups are disjoint and in order
       prev_end = e["end"];
-      EXPECT_EQ(lower(text.substr(e["start"], e["end"].get<int64_t>() - e["start"].get<int64_t>())), e["word"])
+      // A group that starts inside a word keeps the subword marker, as convert_tokens_to_string does.
+      std::string word = e["word"];
+      if (word.rfind("##", 0) == 0) word = word.substr(2);
+      EXPECT_EQ(lower(text.substr(e["start"], e["end"].get<int64_t>() - e["start"].get<int64_t>())), word)
           << strategy << " " << e.dump();
     }
   }
@@ -92,7 +95,7 @@ TEST(PipelineTokenClassification, LongTextTruncatedOrStrided) {
 }
 
 TEST(PipelineQuestionAnswering, AnswersAreContextSpans) {
-  const std::string context = "The Eiffel Tower is in Paris. It was built in 1889 by Gustave Eiffel's company.";
+  const std::string context = "The Eiffel Tower is in Paris. It was built in 1889 by the company of Gustave Eiffel.";
   json a = run_json("run question-answering " + bert_qa().string() +
                     " '{\"question\": \"When was it built?\", \"context\": \"" + context + "\"}'");
   ASSERT_TRUE(a.is_object());
