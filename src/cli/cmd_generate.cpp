@@ -1,5 +1,5 @@
-// `ipfs-accelerate generate <model-dir>`: text generation with a causal LM (greedy or seeded sampling,
-// generation_config.json defaults overridable by flags, EOS/stop strings, streaming, --json).
+// `ipfs-accelerate generate <model-dir>`: text generation with a causal LM (greedy, seeded sampling or beam
+// search, generation_config.json defaults overridable by flags, EOS/stop strings, streaming, --json).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -20,8 +20,10 @@ namespace {
 
 struct Args {
   std::string model, prompt, input_ids, device = "cpu";
-  std::optional<int64_t> max_new_tokens, top_k, min_new_tokens;
+  std::optional<int64_t> max_new_tokens, top_k, min_new_tokens, num_beams, num_return_sequences, no_repeat_ngram_size;
   std::optional<float> temperature, top_p, min_p, repetition_penalty;
+  std::optional<double> length_penalty;
+  std::string early_stopping;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   bool greedy = false, sample = false, stream = false, truncate = false, no_eos = false;
@@ -42,6 +44,56 @@ std::vector<int64_t> parse_ids(const std::string& s) {
     }
   }
   return ids;
+}
+
+// Beam search: the best sequences (HF sequences / sequences_scores) from generation::generate_beams.
+int run_beams(const Args& a, ia::CausalLM& lm, const std::vector<int64_t>& ids, const ia::generation::GenerationSettings& s,
+              const ia::generation::GenerationConfig& g, int64_t num_beams,
+              const std::function<std::string(const std::vector<int64_t>&)>& decode, bool json) {
+  using namespace ia;
+  IA_CHECK(s.stop_strings.empty(), ErrorKind::Unsupported, "generate: stop strings with beam search");
+  generation::BeamSearchSettings bs;
+  const int64_t P = static_cast<int64_t>(ids.size());
+  bs.num_beams = num_beams;
+  bs.num_return_sequences = a.num_return_sequences.value_or(g.num_return_sequences.value_or(1));
+  bs.length_penalty = a.length_penalty.value_or(g.length_penalty.value_or(1.0));
+  bs.early_stopping = a.early_stopping.empty() ? g.early_stopping.value_or(generation::EarlyStopping::False)
+                                               : generation::parse_early_stopping(a.early_stopping);
+  bs.max_length = P + s.max_new_tokens;
+  bs.eos_token_ids = s.eos_token_ids;
+  bs.pad_token_id = s.pad_token_id;
+  bs.processors = s.processors;
+  bs.processors.repetition_penalty = s.sampling.repetition_penalty;
+  if (a.no_repeat_ngram_size) bs.processors.no_repeat_ngram_size = *a.no_repeat_ngram_size;
+  IA_CHECK(s.max_new_tokens > 0, ErrorKind::InvalidArgument, "generate: beam search needs --max-new-tokens > 0");
+  auto r = generation::generate_beams(lm, Tensor::from_vector(ids, {1, P}), Tensor(), bs);
+  nlohmann::json seqs = nlohmann::json::array();
+  for (size_t i = 0; i < r.sequences.size(); ++i) {
+    std::vector<int64_t> fresh(r.sequences[i].begin() + P, r.sequences[i].end());
+    nlohmann::json j;
+    j["generated_ids"] = fresh;
+    if (decode) j["text"] = decode(fresh);
+    j["sequence_score"] = r.sequence_scores[i];
+    seqs.push_back(j);
+    if (!json) {
+      if (r.sequences.size() > 1) std::cout << fmt::format("[{}] score {:.4f}: ", i, r.sequence_scores[i]);
+      std::cout << (decode ? decode(fresh) : fmt::format("{}", fmt::join(fresh, ","))) << std::endl;
+    }
+  }
+  if (json) {
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["prompt_ids"] = ids;
+    j["num_beams"] = num_beams;
+    j["length_penalty"] = bs.length_penalty;
+    j["early_stopping"] = generation::to_string(bs.early_stopping);
+    j["steps"] = r.steps;
+    j["sequences"] = seqs;
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::cerr << fmt::format("[beam search: {} beams, {} steps]\n", num_beams, r.steps);
+  }
+  return 0;
 }
 
 int run(const Args& requested) {
@@ -118,6 +170,15 @@ int run(const Args& requested) {
   if (!s.stop_strings.empty())
     IA_CHECK(decode != nullptr, ErrorKind::InvalidArgument, "generate: stop strings need a tokenizer in {}", a.model);
 
+  const auto gcfg = generation::GenerationConfig::load_dir(a.model);
+  const int64_t num_beams = a.greedy ? 1 : a.num_beams.value_or(gcfg.num_beams.value_or(1));
+  if (num_beams > 1 && !s.sampling.do_sample)
+    return run_beams(a, *lm, ids, s, gcfg, num_beams, decode, json);
+  IA_CHECK(num_beams <= 1, ErrorKind::Unsupported, "generate: beam sampling (--num-beams with sampling) is not implemented");
+  IA_CHECK(a.num_return_sequences.value_or(1) == 1, ErrorKind::InvalidArgument,
+           "generate: --num-return-sequences needs --num-beams >= it");
+  if (a.no_repeat_ngram_size) s.processors.no_repeat_ngram_size = *a.no_repeat_ngram_size;
+
   std::vector<int64_t> produced;
   std::string shown;
   if (a.stream && !json) {
@@ -181,6 +242,13 @@ void setup(CLI::App& app) {
   c->add_option("--repetition-penalty", a->repetition_penalty, "HF repetition penalty (> 0; 1 = off)");
   c->add_option("--seed", a->seed, "RNG seed: the same seed reproduces the same tokens (implies sampling)");
   c->add_option("--stop", a->stop, "Stop string (repeatable; needs the tokenizer)");
+  c->add_option("--num-beams", a->num_beams, "Beam search width (> 1: beam search as transformers; default: "
+                                             "generation_config.json, else 1)");
+  c->add_option("--num-return-sequences", a->num_return_sequences, "Beam search: sequences returned (<= beams)");
+  c->add_option("--length-penalty", a->length_penalty, "Beam search: score = logprob sum / length^penalty");
+  c->add_option("--early-stopping", a->early_stopping, "Beam search: true | false | never")
+      ->check(CLI::IsMember({"true", "false", "never"}));
+  c->add_option("--no-repeat-ngram-size", a->no_repeat_ngram_size, "Ban repeating any n-gram of this size");
   c->add_flag("--greedy", a->greedy, "Greedy decoding, overriding generation_config.json");
   c->add_flag("--sample", a->sample, "Sample, with the generation_config.json settings");
   c->add_flag("--no-eos", a->no_eos, "Do not stop at the EOS token");

@@ -1,5 +1,7 @@
 #include "generation/generate.h"
 
+#include "generation/cache_reorder.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -36,6 +38,10 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
                (s.prompt_embeds.ndim() == 3 && s.prompt_embeds.dim(0) == B && s.prompt_embeds.dim(1) == P),
            ErrorKind::InvalidArgument, "generate: prompt_embeds {} for input_ids {}",
            s.prompt_embeds.defined() ? s.prompt_embeds.describe() : "", input_ids.describe());
+  IA_CHECK(s.processors.repetition_penalty == 1.0f, ErrorKind::InvalidArgument,
+           "generate: the repetition penalty belongs in sampling.repetition_penalty");
+  IA_CHECK(s.processors.encoder_no_repeat_ngram_size == 0, ErrorKind::Unsupported,
+           "generate: encoder_no_repeat_ngram_size is for encoder-decoder models (a decoder-only model has no encoder)");
   IA_CHECK(s.stop_strings.empty() || s.decode, ErrorKind::InvalidArgument,
            "generate: stop strings need a tokenizer to decode with");
 
@@ -106,6 +112,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
         if (step < s.min_new_tokens)
           for (int64_t e : s.eos_token_ids)
             if (e >= 0 && e < V) row[e] = -std::numeric_limits<float>::infinity();
+        s.processors.apply(row, rows[b], {}, s.eos_token_ids, P + N);
         next[b] = samplers[b].next(row, rows[b]);
       }
       for (int64_t b = 0; b < B; ++b) {
@@ -158,6 +165,83 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
         std::memcpy(lp + (b * n + i) * V, logits_store.data() + (i * B + b) * V, V * sizeof(float));
   }
   return out;
+}
+
+BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
+                                const BeamSearchSettings& settings, bool hf_cache_compat) {
+  IA_CHECK(input_ids.defined() && input_ids.ndim() == 2 && input_ids.dim(0) > 0 && input_ids.dim(1) > 0,
+           ErrorKind::InvalidArgument, "generate: input_ids must be [batch, seq>0], got {}",
+           input_ids.defined() ? input_ids.describe() : "nothing");
+  const int64_t B = input_ids.dim(0), P = input_ids.dim(1), V = model.vocab_size(), K = settings.num_beams;
+  const int64_t R = B * K;
+  IA_CHECK(settings.max_length > P, ErrorKind::InvalidArgument,
+           "generate: max_length {} leaves no room after the {}-token prompt", settings.max_length, P);
+  const int64_t max_pos = model.max_positions();
+  IA_CHECK(max_pos == 0 || settings.max_length <= max_pos, ErrorKind::InvalidArgument,
+           "generate: prompt ({}) + new tokens ({}) exceed the model's maximum of {} positions", P,
+           settings.max_length - P, max_pos);
+  const std::vector<int64_t> ids = input_ids.to(Device::cpu()).to(DType::I64).contiguous().to_vector<int64_t>();
+  for (int64_t t : ids)
+    IA_CHECK(t >= 0 && t < V, ErrorKind::InvalidArgument, "generate: token id {} outside the vocabulary [0, {})", t, V);
+  std::vector<int64_t> mask(B * P, 1);
+  if (attention_mask.defined()) {
+    IA_CHECK(attention_mask.shape() == input_ids.shape(), ErrorKind::InvalidArgument,
+             "generate: attention_mask {} for input_ids {}", attention_mask.describe(), input_ids.describe());
+    mask = attention_mask.to(Device::cpu()).to(DType::I64).contiguous().to_vector<int64_t>();
+  }
+  std::vector<std::vector<int64_t>> prompts(B), masks(R);
+  for (int64_t b = 0; b < B; ++b) prompts[b].assign(ids.begin() + b * P, ids.begin() + (b + 1) * P);
+  for (int64_t r = 0; r < R; ++r) {
+    masks[r].assign(mask.begin() + (r / K) * P, mask.begin() + (r / K + 1) * P);
+    for (auto& m : masks[r]) m = m != 0;
+  }
+  auto state = model.new_state(R, settings.max_length);
+  StateReorder reorder_state;
+  auto mask_tensor = [&]() {
+    const int64_t T = static_cast<int64_t>(masks[0].size());
+    Tensor m = Tensor::empty({R, T}, DType::I64);
+    for (int64_t r = 0; r < R; ++r) std::memcpy(m.data<int64_t>() + r * T, masks[r].data(), T * sizeof(int64_t));
+    return m;
+  };
+  BeamModel bm;
+  bm.next_logits = [&](const std::vector<std::vector<int64_t>>& seqs) {
+    StepInput in;
+    in.last_logits_only = true;
+    in.hf_cache_compat = hf_cache_compat;
+    if (state->length() == 0) {  // prefill: every beam row holds its batch row's prompt
+      Tensor t = Tensor::empty({R, P}, DType::I64), pos = Tensor::empty({R, P}, DType::I64);
+      for (int64_t r = 0; r < R; ++r) {
+        int64_t run = 0;
+        for (int64_t i = 0; i < P; ++i) {
+          t.data<int64_t>()[r * P + i] = seqs[r][i];
+          run += masks[r][i];
+          pos.data<int64_t>()[r * P + i] = masks[r][i] ? run - 1 : 1;
+        }
+      }
+      in.input_ids = t;
+      in.position_ids = pos;
+    } else {
+      Tensor t = Tensor::empty({R, 1}, DType::I64), pos = Tensor::empty({R, 1}, DType::I64);
+      for (int64_t r = 0; r < R; ++r) {
+        masks[r].push_back(1);
+        int64_t count = 0;
+        for (int64_t m : masks[r]) count += m;
+        t.data<int64_t>()[r] = seqs[r].back();
+        pos.data<int64_t>()[r] = count - 1;
+      }
+      in.input_ids = t;
+      in.position_ids = pos;
+    }
+    in.attention_mask = mask_tensor();
+    return model.step(*state, in).to(Device::cpu()).contiguous().to_vector<float>();
+  };
+  bm.reorder = [&](const std::vector<int64_t>& beam_idx) {
+    reorder_state(*state, beam_idx);
+    std::vector<std::vector<int64_t>> m(R);
+    for (int64_t r = 0; r < R; ++r) m[r] = masks[beam_idx[r]];
+    masks.swap(m);
+  };
+  return beam_search(bm, prompts, V, settings);
 }
 
 }  // namespace ia::generation

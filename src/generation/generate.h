@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "generation/beam_search.h"
+#include "generation/logits_process.h"
 #include "generation/sampling.h"
 #include "models/causal_lm.h"
 
@@ -18,6 +20,9 @@ struct GenerationSettings {
   std::vector<int64_t> eos_token_ids;  // empty: never stop early on a token
   int64_t pad_token_id = 0;            // fills finished rows (HF)
   int64_t min_new_tokens = 0;          // EOS is suppressed before this many new tokens (MinNewTokensLength)
+  // HF logits processors applied to the raw logits before the sampler (its repetition penalty is
+  // sampling.repetition_penalty, so processors.repetition_penalty must stay 1).
+  LogitsProcessors processors;
   // Stop strings: a row finishes once its decoded new text contains one (needs `decode`).
   std::vector<std::string> stop_strings;
   std::function<std::string(const std::vector<int64_t>&)> decode;
@@ -48,5 +53,11 @@ struct GenerationOutput {
 // maximum positions, negative max_new_tokens.
 GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
                           const GenerationSettings& settings);
+
+// Beam search (generation/beam_search.h) over CausalLM::step: input_ids [B, P] (left-padded), attention_mask
+// [B, P] (undefined: all ones), each row repeated num_beams times with positions cumsum(mask) - 1 like HF; the
+// KV cache (or recurrent state) is reordered in place after every step. settings.max_length = P + new tokens.
+BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
+                                const BeamSearchSettings& settings, bool hf_cache_compat = false);
 
 }  // namespace ia::generation

@@ -86,16 +86,24 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   auto it = inputs.find("input_ids");
   IA_CHECK(it != inputs.end(), ErrorKind::InvalidArgument, "generate: missing input 'input_ids'");
   auto m = inputs.find("attention_mask");
+  const Tensor mask = m != inputs.end() ? m->second : Tensor();
+  const int64_t P = it->second.defined() && it->second.ndim() == 2 ? it->second.dim(1) : 0;
+  // transformers.generate falls back to the model's generation_config (generation_config.json, else the
+  // generation keys of config.json) for settings the call leaves unset.
+  const auto gc = generation::GenerationConfig::for_model(config());
+  std::vector<int64_t> eos = req.eos_token_ids.empty() ? gc.eos_token_ids : req.eos_token_ids;
+  generation::LogitsProcessors procs = gc.processors(P);
+  NamedTensors out;
   generation::GenerationSettings s;
   s.max_new_tokens = req.max_new_tokens;
-  s.eos_token_ids = req.eos_token_ids;
-  // transformers.generate falls back to the model's generation_config for settings the call leaves unset.
-  if (s.eos_token_ids.empty()) s.eos_token_ids = default_eos_token_ids(config());
+  s.eos_token_ids = eos;
+  s.sampling.repetition_penalty = procs.repetition_penalty;
+  procs.repetition_penalty = 1.0f;
+  s.processors = procs;
   s.hf_cache_compat = true;
   s.pad_token_id = req.pad_token_id;
   s.return_logits = req.return_logits;
-  auto r = generation::generate(*this, it->second, m != inputs.end() ? m->second : Tensor(), s);
-  NamedTensors out;
+  auto r = generation::generate(*this, it->second, mask, s);
   out.emplace_back("generated_ids", r.ids);
   if (req.return_logits) out.emplace_back("generated_logits", r.logits);
   return out;

@@ -1,5 +1,8 @@
 #include "testing/conformance.h"
 
+#include "generation/beam_generate.h"
+#include "generation/generation_config.h"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -191,6 +194,34 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
         if (gc.is_object() && gc.contains("eos_token_id")) add_eos(gc["eos_token_id"]);
       }
       req.return_logits = true;
+      // Beam search and logits-processor kwargs override the model's generation config, as in HF generate.
+      generation::BeamRequest beam;
+      {
+        std::ifstream gin(fs::path(case_dir) / "generation_config.json");
+        nlohmann::json merged = gin.good() ? nlohmann::json::parse(gin, nullptr, false) : nlohmann::json::object();
+        if (!merged.is_object()) merged = nlohmann::json::object();
+        static const std::vector<std::string> kwargs = {
+            "num_beams", "num_return_sequences", "length_penalty", "early_stopping", "no_repeat_ngram_size",
+            "encoder_no_repeat_ngram_size", "min_length", "min_new_tokens", "repetition_penalty", "bad_words_ids",
+            "forced_bos_token_id", "forced_eos_token_id", "suppress_tokens", "begin_suppress_tokens"};
+        for (const auto& k : kwargs)
+          if (g.contains(k)) merged[k] = g[k];
+        merged.erase("eos_token_id");
+        merged.erase("max_length");
+        merged.erase("max_new_tokens");
+        const auto gc = generation::GenerationConfig::parse(merged, case_dir + "/case.json generation");
+        beam.num_beams = gc.num_beams.value_or(1);
+        beam.num_return_sequences = gc.num_return_sequences.value_or(1);
+        beam.length_penalty = gc.length_penalty.value_or(1.0);
+        beam.early_stopping = gc.early_stopping.value_or(generation::EarlyStopping::False);
+        int64_t prompt_len = 1;  // encoder-decoder: the decoder start token
+        if (cj.value("family", "") != "encoder-decoder" && g.contains("inputs") && g["inputs"].contains("input_ids") &&
+            all_inputs.count(g["inputs"]["input_ids"].get<std::string>()))
+          prompt_len = all_inputs[g["inputs"]["input_ids"].get<std::string>()].dim(1);
+        if (!g.contains("max_new_tokens") && g.contains("max_length") && g["max_length"].is_number_integer())
+          req.max_new_tokens = g["max_length"].get<int64_t>() - prompt_len;
+        beam.processors = gc.processors(prompt_len);
+      }
       TensorMap gen_inputs;
       if (g.contains("inputs") && g["inputs"].is_object())
         for (auto it = g["inputs"].begin(); it != g["inputs"].end(); ++it) {
@@ -202,7 +233,10 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
         if (!gen_inputs.count(n) && n != "input_ids" && n != "attention_mask" && n != "decoder_input_ids" &&
             n != "decoder_attention_mask")
           gen_inputs[n] = all_inputs[n];
-      for (auto& [n, t] : model->generate(gen_inputs, req)) produced[n] = t;
+      beam.base = req;
+      for (auto& [n, t] : beam.num_beams > 1 ? generation::generate_beams(*model, gen_inputs, beam)
+                                             : model->generate(gen_inputs, req))
+        produced[n] = t;
     }
     auto t2 = std::chrono::steady_clock::now();
     r.run_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();

@@ -1,6 +1,9 @@
 #include "models/seq2seq/seq2seq.h"
 #include "models/seq2seq/sinusoid.h"
 
+#include "generation/cache_reorder.h"
+#include "generation/generation_config.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,6 +16,13 @@ DecoderState::DecoderState(int64_t layers, int64_t batch, int64_t capacity, int6
   for (int64_t l = 0; l < layers; ++l) {
     k_.push_back(Tensor::empty({batch, capacity, heads, head_dim}, DType::F32, device));
     v_.push_back(Tensor::empty({batch, capacity, heads, head_dim}, DType::F32, device));
+  }
+}
+
+void DecoderState::reorder(const std::vector<int64_t>& beam_idx) {
+  for (size_t l = 0; l < k_.size(); ++l) {
+    generation::reorder_rows_(k_[l], beam_idx, k_scratch_, 1, length_);
+    generation::reorder_rows_(v_[l], beam_idx, v_scratch_, 1, length_);
   }
 }
 
@@ -34,66 +44,6 @@ std::pair<Tensor, Tensor> DecoderState::append(int64_t layer, const Tensor& k, c
   }
   const int64_t n = length_ + T;
   return {k_[layer].slice(1, 0, n).permute({0, 2, 1, 3}), v_[layer].slice(1, 0, n).permute({0, 2, 1, 3})};
-}
-
-std::vector<int64_t> ngram_banned_tokens(const std::vector<int64_t>& source, const std::vector<int64_t>& prefix,
-                                         int64_t n) {
-  std::vector<int64_t> out;
-  const int64_t k = n - 1;
-  if (n <= 0 || static_cast<int64_t>(prefix.size()) < k) return out;
-  for (size_t i = 0; i + n <= source.size(); ++i)
-    if (std::equal(source.begin() + i, source.begin() + i + k, prefix.end() - k)) out.push_back(source[i + k]);
-  return out;
-}
-
-LogitsRules LogitsRules::from(const ModelConfig& c) {
-  LogitsRules r;
-  r.no_repeat_ngram_size = c.dim_or("no_repeat_ngram_size", 0, 0);
-  r.encoder_no_repeat_ngram_size = c.dim_or("encoder_no_repeat_ngram_size", 0, 0);
-  r.min_length = c.dim_or("min_length", 0, 0);
-  r.forced_bos_token_id = c.dim_or("forced_bos_token_id", -1, 0);
-  const auto& j = c.json();
-  if (j.contains("forced_eos_token_id")) {
-    const auto& e = j["forced_eos_token_id"];
-    if (e.is_number_integer()) r.forced_eos_token_ids.push_back(e.get<int64_t>());
-    if (e.is_array())
-      for (const auto& x : e) r.forced_eos_token_ids.push_back(x.get<int64_t>());
-  }
-  if (j.contains("bad_words_ids") && j["bad_words_ids"].is_array())
-    for (const auto& seq : j["bad_words_ids"]) {
-      IA_CHECK(seq.is_array(), ErrorKind::Format, "{}: bad_words_ids must be a list of token lists", c.source());
-      r.bad_words_ids.push_back(seq.get<std::vector<int64_t>>());
-    }
-  return r;
-}
-
-void LogitsRules::apply(std::vector<float>& scores, const std::vector<int64_t>& decoder,
-                        const std::vector<int64_t>& encoder, const std::vector<int64_t>& eos_token_ids,
-                        int64_t max_length) const {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  const int64_t V = static_cast<int64_t>(scores.size()), cur_len = static_cast<int64_t>(decoder.size());
-  auto ban = [&](int64_t t) {
-    if (t >= 0 && t < V) scores[t] = kNegInf;
-  };
-  if (no_repeat_ngram_size > 0)
-    for (int64_t t : ngram_banned_tokens(decoder, decoder, no_repeat_ngram_size)) ban(t);
-  if (encoder_no_repeat_ngram_size > 0)
-    for (int64_t t : ngram_banned_tokens(encoder, decoder, encoder_no_repeat_ngram_size)) ban(t);
-  for (const auto& bad : bad_words_ids) {
-    if (bad.empty()) continue;
-    const size_t k = bad.size() - 1;
-    if (decoder.size() >= k && std::equal(bad.begin(), bad.end() - 1, decoder.end() - k)) ban(bad.back());
-  }
-  if (cur_len < min_length)
-    for (int64_t e : eos_token_ids) ban(e);
-  auto force = [&](const std::vector<int64_t>& ids) {
-    std::vector<float> forced(V, kNegInf);
-    for (int64_t t : ids)
-      if (t >= 0 && t < V) forced[t] = 0.0f;
-    scores.swap(forced);
-  };
-  if (forced_bos_token_id >= 0 && cur_len == 1) force({forced_bos_token_id});
-  if (!forced_eos_token_ids.empty() && cur_len == max_length - 1) force(forced_eos_token_ids);
 }
 
 Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const AttentionArgs& args) {
@@ -178,8 +128,10 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
   const Tensor ids = host_ids(inputs, "input_ids", input_vocab_size());
   const Tensor mask = host_mask(inputs, "attention_mask", ids.shape());
   const int64_t B = ids.dim(0), S = ids.dim(1), N = req.max_new_tokens;
-  const LogitsRules rules = LogitsRules::from(config_);
+  const generation::LogitsProcessors rules = generation::GenerationConfig::for_model(config_).processors(1);
   const std::vector<int64_t> enc_ids = ids.to_vector<int64_t>();
+  std::vector<std::vector<int64_t>> enc_rows(B);
+  for (int64_t b = 0; b < B; ++b) enc_rows[b].assign(enc_ids.begin() + b * S, enc_ids.begin() + (b + 1) * S);
   const int64_t start = req.decoder_start_token_id >= 0 ? req.decoder_start_token_id : default_decoder_start_;
   IA_CHECK(start >= 0 && start < V, ErrorKind::InvalidArgument,
            "generate: decoder_start_token_id {} outside the vocabulary [0, {})", start, V);
@@ -188,6 +140,7 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
            "generate: 1 + {} new tokens exceed the model's maximum of {} decoder positions", N, maxp);
 
   const Tensor enc = encode(ids, mask, nullptr);
+  NamedTensors out;
   // The last new token is never fed back: the decoder consumes the start token and N - 1 generated ones.
   auto state = new_state(enc, mask, std::max<int64_t>(N, 1));
   std::vector<std::vector<int64_t>> seqs(B, std::vector<int64_t>{start});
@@ -205,8 +158,7 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
     bool any = false;
     for (int64_t b = 0; b < B; ++b) {
       std::vector<float> scores(lv.begin() + b * V, lv.begin() + (b + 1) * V);
-      rules.apply(scores, seqs[b], std::vector<int64_t>(enc_ids.begin() + b * S, enc_ids.begin() + (b + 1) * S),
-                  req.eos_token_ids, 1 + N);
+      rules.apply(scores, seqs[b], enc_rows[b], req.eos_token_ids, 1 + N);
       // First maximum wins, like torch.argmax.
       const int64_t best = std::max_element(scores.begin(), scores.end()) - scores.begin();
       next[b] = unfinished[b] ? best : req.pad_token_id;
@@ -221,7 +173,6 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
   const int64_t L = static_cast<int64_t>(seqs[0].size());
   std::vector<int64_t> flat;
   for (const auto& s : seqs) flat.insert(flat.end(), s.begin(), s.end());
-  NamedTensors out;
   out.emplace_back("generated_ids", Tensor::from_vector<int64_t>(flat, {B, L}));
   if (req.return_logits)
     out.emplace_back("generated_logits",

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "generation/logits_process.h"
 #include "models/layers.h"
 #include "models/model.h"
 
@@ -26,6 +27,10 @@ class DecoderState {
   // over everything cached so far (this step included).
   std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k, const Tensor& v);
   void advance(int64_t n) { length_ += n; }  // called once per step, after every layer appended
+  // Beam search: row r continues old row beam_idx[r]. Reorders the self-attention cache in place; the
+  // cross-attention keys/values are equal for every beam of a batch row (the encoder output is repeated per beam)
+  // and beam_idx never leaves a row's group, so they stay as they are.
+  void reorder(const std::vector<int64_t>& beam_idx);
 
   std::vector<Tensor> cross_k, cross_v;  // per decoder layer, [B, H, S_enc, D]
   Tensor encoder_mask;                   // [B, S_enc] 0 = padding (undefined: none)
@@ -33,6 +38,7 @@ class DecoderState {
  private:
   int64_t batch_, capacity_, heads_, length_ = 0;
   std::vector<Tensor> k_, v_;
+  Tensor k_scratch_, v_scratch_;
 };
 
 // One decoder call.
@@ -68,33 +74,15 @@ class Seq2SeqLM : public Model {
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override;
   // Greedy generation like HF: encoder once, decoder from decoder_start_token_id with the KV cache; rows that
   // emit an EOS id are finished and padded with pad_token_id; stops when every row finished. The token choice
-  // honours the generation rules of the model config that HF's generation_config inherits (LogitsRules).
-  // "generated_ids" [B, 1 + new] and "generated_logits" [B, new, V] (raw logits, before the rules).
+  // honours the logits processors of the model's generation config (generation_config.json, else config.json).
+  // "generated_ids" [B, 1 + new] and "generated_logits" [B, new, V] (raw logits, before the processors).
+  // Beam search: generation/beam_generate.h.
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override;
   bool can_generate() const override { return has_lm_head(); }
 
  protected:
   int64_t default_decoder_start_ = 0;  // config.decoder_start_token_id
 };
-
-// The logits processors HF's generate builds from the model's generation config (config.json fields):
-// no_repeat_ngram_size, encoder_no_repeat_ngram_size, bad_words_ids, min_length, forced_bos_token_id,
-// forced_eos_token_id. They only change which token greedy search picks.
-struct LogitsRules {
-  int64_t no_repeat_ngram_size = 0, encoder_no_repeat_ngram_size = 0, min_length = 0;
-  int64_t forced_bos_token_id = -1;
-  std::vector<int64_t> forced_eos_token_ids;
-  std::vector<std::vector<int64_t>> bad_words_ids;
-  static LogitsRules from(const ModelConfig& c);
-  // Masks `scores` (one row, V entries) to -inf where a rule bans a token. `decoder` is the row's decoder
-  // sequence so far (start token included), `encoder` its encoder input_ids, `max_length` = 1 + max_new_tokens.
-  void apply(std::vector<float>& scores, const std::vector<int64_t>& decoder, const std::vector<int64_t>& encoder,
-             const std::vector<int64_t>& eos_token_ids, int64_t max_length) const;
-};
-// Tokens that would complete an n-gram of `source` whose first n - 1 tokens equal the end of `prefix`
-// (HF _get_ngrams/_get_generated_ngrams); none while prefix is shorter than n - 1.
-std::vector<int64_t> ngram_banned_tokens(const std::vector<int64_t>& source, const std::vector<int64_t>& prefix,
-                                         int64_t n);
 
 // Multi-head attention of projected queries [B, T, H*D] over keys/values [B, H, S, D] -> [B, T, H*Dv].
 Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const AttentionArgs& args);

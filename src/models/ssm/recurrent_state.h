@@ -19,6 +19,7 @@ class RecurrentState : public DecoderState {
   // Tensor `slot` of `layer` (e.g. 0 = conv inputs, 1 = SSM state); updated in place by the ops.
   Tensor& at(int64_t layer, size_t slot) { return layers_[layer][slot]; }
   int64_t layers() const { return static_cast<int64_t>(layers_.size()); }
+  size_t slots(int64_t layer) const { return layers_[layer].size(); }
 
  private:
   std::vector<std::vector<Tensor>> layers_;

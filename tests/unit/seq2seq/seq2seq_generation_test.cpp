@@ -173,8 +173,8 @@ TEST(Seq2SeqGeneration, EosFinishesRowsAndPads) {
   }
 }
 
-TEST(Seq2SeqLogitsRules, NgramBans) {
-  using seq2seq::ngram_banned_tokens;
+TEST(LogitsProcessors, NgramBans) {
+  using generation::ngram_banned_tokens;
   // Encoder trigrams (5, 6, 7) and (5, 6, 9): after decoder "... 5 6", 7 and 9 are banned.
   EXPECT_EQ(ngram_banned_tokens({5, 6, 7, 1, 5, 6, 9}, {0, 5, 6}, 3), (std::vector<int64_t>{7, 9}));
   EXPECT_TRUE(ngram_banned_tokens({5, 6, 7}, {0, 6}, 3).empty());
@@ -186,8 +186,8 @@ TEST(Seq2SeqLogitsRules, NgramBans) {
   EXPECT_EQ(ngram_banned_tokens({2, 3}, {0}, 1), (std::vector<int64_t>{2, 3}));
 }
 
-TEST(Seq2SeqLogitsRules, ForcedAndBadWords) {
-  seq2seq::LogitsRules r;
+TEST(LogitsProcessors, ForcedAndBadWords) {
+  generation::LogitsProcessors r;
   r.forced_bos_token_id = 4;
   r.forced_eos_token_ids = {2};
   r.bad_words_ids = {{7}, {3, 5}};
