@@ -76,6 +76,8 @@ const TaskSpec* find_task(const std::string& name) {
     if (t.task == name) return &t;
     if (std::find(t.aliases.begin(), t.aliases.end(), name) != t.aliases.end()) return &t;
   }
+  // transformers' parametrised task names: translation_<src>_to_<tgt>.
+  if (name.rfind("translation_", 0) == 0 && name.find("_to_") != std::string::npos) return find_task("translation");
   return nullptr;
 }
 
@@ -123,7 +125,9 @@ nlohmann::json run_task(const std::string& task, const RunContext& ctx, const st
   }
   IA_CHECK(!inputs.empty(), ErrorKind::InvalidArgument, "run {}: no input given (arguments, --input-file or stdin)",
            spec->task);
-  nlohmann::json out = spec->run(ctx, inputs);
+  RunContext run_ctx = ctx;
+  if (task != spec->task && task.rfind("translation_", 0) == 0) run_ctx.params["task"] = task;  // languages
+  nlohmann::json out = spec->run(run_ctx, inputs);
   IA_CHECK(out.is_array() && out.size() == inputs.size(), ErrorKind::Backend,
            "task {} returned {} results for {} inputs", spec->task, out.is_array() ? out.size() : 0, inputs.size());
   return out;
