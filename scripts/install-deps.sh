@@ -10,6 +10,7 @@ PACKAGES=(
   libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
   libonig-dev libsentencepiece-dev libutf8proc-dev
   libpng-dev libjpeg-dev libsndfile1-dev
+  libfaiss-dev
   python3 chromium
 )
 
