@@ -14,20 +14,27 @@ void reorder_rows_(Tensor& t, const std::vector<int64_t>& src, Tensor& scratch, 
   for (int64_t s : src) IA_CHECK(s >= 0 && s < R, ErrorKind::InvalidArgument, "reorder: row {} outside [0, {})", s, R);
   if (!scratch.defined() || scratch.shape() != t.shape() || !(scratch.device() == t.device()))
     scratch = Tensor::empty(t.shape(), t.dtype(), t.device());
-  auto part = [&](const Tensor& x, int64_t r) {
-    Tensor row = x.select(0, r);
-    return seq_dim > 0 ? row.slice(seq_dim - 1, 0, len) : row;
+  IA_CHECK(seq_dim < 0 || seq_dim == 1 || seq_dim == 2, ErrorKind::InvalidArgument, "reorder: sequence dim {}",
+           seq_dim);
+  // Contiguous pieces of row r: the whole row, [0, len) of dim 1, or [0, len) of dim 2 for every index of dim 1.
+  auto move = [&](Tensor& dst, const Tensor& src, int64_t d, int64_t s) {
+    Tensor a = dst.select(0, d), b = src.select(0, s);
+    if (seq_dim < 0) {
+      ops::copy_(a, b);
+    } else if (seq_dim == 1) {
+      Tensor x = a.slice(0, 0, len);
+      ops::copy_(x, b.slice(0, 0, len));
+    } else {
+      for (int64_t h = 0; h < a.dim(0); ++h) {
+        Tensor x = a.select(0, h).slice(0, 0, len);
+        ops::copy_(x, b.select(0, h).slice(0, 0, len));
+      }
+    }
   };
   for (int64_t r = 0; r < R; ++r)
-    if (src[r] != r) {
-      Tensor d = part(scratch, r);
-      ops::copy_(d, part(t, src[r]));
-    }
+    if (src[r] != r) move(scratch, t, r, src[r]);
   for (int64_t r = 0; r < R; ++r)
-    if (src[r] != r) {
-      Tensor d = part(t, r);
-      ops::copy_(d, part(scratch, r));
-    }
+    if (src[r] != r) move(t, scratch, r, r);
 }
 
 void StateReorder::operator()(DecoderState& state, const std::vector<int64_t>& beam_idx) {

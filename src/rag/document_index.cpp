@@ -127,7 +127,7 @@ std::vector<Hit> DocumentIndex::search(const std::vector<float>& q, int64_t k) c
            "document index: query of dimension {}, index of {}", q.size(), dim_);
   k = std::min(k, size());
   std::vector<float> dist(k);
-  std::vector<faiss::idx_t> ids(k);
+  std::vector<int64_t> ids(k);  // faiss idx_t is int64_t
   faiss_->index->search(1, q.data(), k, dist.data(), ids.data());
   std::vector<Hit> out;
   for (int64_t i = 0; i < k; ++i)

@@ -187,7 +187,9 @@ TEST(DecoderGeneration, GenerationConfigValidation) {
   EXPECT_EQ(s.eos_token_ids, (std::vector<int64_t>{2, 7}));
   EXPECT_EQ(s.pad_token_id, 2);
   EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"temprature", 0.7}}, "t"), Error);
-  EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"num_beams", 4}}, "t"), Error);
+  EXPECT_EQ(GenerationConfig::parse(nlohmann::json{{"num_beams", 4}}, "t").num_beams, 4);  // beam search
+  EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"num_beams", 4}, {"num_beam_groups", 2}}, "t"), Error);
+  EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"num_beams", 2}, {"num_return_sequences", 3}}, "t"), Error);
   EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"do_sample", true}, {"top_p", 1.5}}, "t"), Error);
   EXPECT_THROW(GenerationConfig::parse(nlohmann::json{{"max_new_tokens", -1}}, "t"), Error);
   EXPECT_NO_THROW(GenerationConfig::parse(nlohmann::json{{"num_beams", 1}, {"top_p", 1.5}}, "t"));  // not sampling

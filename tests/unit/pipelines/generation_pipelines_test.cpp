@@ -52,9 +52,20 @@ std::pair<int, std::string> cli(const std::string& args) {
   return {rc, out};
 }
 
+json conformance_config(const std::string& name) {
+  std::ifstream in(fs::path(IA_TEST_DATA_DIR) / "conformance" / name / "config.json");
+  return json::parse(in);
+}
+
 json gpt2_config(int64_t vocab) {
-  return {{"model_type", "gpt2"}, {"vocab_size", vocab}, {"n_embd", 16},  {"n_layer", 2},
-          {"n_head", 2},          {"n_positions", 64},    {"bos_token_id", 50256}, {"eos_token_id", 50256}};
+  json c = conformance_config("gpt2");
+  c["vocab_size"] = vocab;
+  c["n_embd"] = 16;
+  c["n_head"] = 2;
+  c["bos_token_id"] = 50256;
+  c["eos_token_id"] = 50256;
+  c.erase("pad_token_id");
+  return c;
 }
 
 std::vector<uint32_t> u32(const std::vector<int64_t>& v) { return {v.begin(), v.end()}; }
@@ -132,23 +143,16 @@ TEST(GenerationPipelines, TextGenerationGreedyBeamAndChat) {
 }
 
 json t5_config(int64_t vocab) {
-  return {{"model_type", "t5"},
-          {"vocab_size", vocab},
-          {"d_model", 16},
-          {"d_kv", 8},
-          {"d_ff", 24},
-          {"num_heads", 2},
-          {"num_layers", 2},
-          {"num_decoder_layers", 2},
-          {"feed_forward_proj", "relu"},
-          {"relative_attention_num_buckets", 8},
-          {"relative_attention_max_distance", 16},
-          {"pad_token_id", 0},
-          {"eos_token_id", 1},
-          {"decoder_start_token_id", 0},
-          {"task_specific_params",
-           {{"summarization", {{"prefix", "summarize: "}, {"num_beams", 2}, {"max_length", 8}, {"early_stopping", true}}},
-            {"translation_en_to_de", {{"prefix", "translate English to German: "}, {"max_length", 6}}}}}};
+  json c = conformance_config("t5");
+  c["vocab_size"] = vocab;
+  c["d_model"] = 16;
+  c["d_kv"] = 8;
+  c["d_ff"] = 32;
+  c["num_heads"] = 2;
+  c["task_specific_params"] = {
+      {"summarization", {{"prefix", "summarize: "}, {"num_beams", 2}, {"max_length", 8}, {"early_stopping", true}}},
+      {"translation_en_to_de", {{"prefix", "translate English to German: "}, {"max_length", 6}}}};
+  return c;
 }
 
 TEST(GenerationPipelines, Text2TextSummarizationTranslation) {

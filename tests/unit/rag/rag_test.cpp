@@ -42,7 +42,7 @@ void make_model(const fs::path& dir, json config, const std::string& cls, const 
 }
 
 std::pair<int, std::string> cli(const std::string& args) {
-  const std::string cmd = std::string(IA_CLI_PATH) + " " + args + " 2>&1";
+  const std::string cmd = std::string(IA_CLI_PATH) + " " + args + " 2>/dev/null";  // faiss warns on stderr
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
