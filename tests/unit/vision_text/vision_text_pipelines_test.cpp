@@ -4,6 +4,7 @@
 // bad images / prompts are one-line errors.
 #include <gtest/gtest.h>
 #include <png.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -30,7 +31,8 @@ void write_json(const fs::path& p, const json& j) { std::ofstream(p) << j.dump(2
 // A model directory: random weights for `config`, the tokenizer files of `tokenizer`, the given processor files.
 fs::path make_model_dir(const std::string& name, json config, const std::string& cls, const std::string& tokenizer,
                         const std::map<std::string, json>& files) {
-  const fs::path dir = fs::temp_directory_path() / ("ia_vision_text_" + name);
+  // One directory per process: ctest runs the tests of this file in parallel processes.
+  const fs::path dir = fs::temp_directory_path() / ("ia_vision_text_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   WeightLoader w = WeightLoader::synthetic(3);
