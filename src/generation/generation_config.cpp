@@ -4,6 +4,8 @@
 #include <fstream>
 #include <set>
 
+#include "io/safe_path.h"
+
 namespace ia::generation {
 
 namespace {
@@ -51,7 +53,9 @@ GenerationConfig GenerationConfig::load_dir(const std::string& dir) {
   const auto path = std::filesystem::path(dir) / "generation_config.json";
   if (!std::filesystem::exists(path)) return {};
   std::ifstream in(path);
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check_json_depth(text, path.string());
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   IA_CHECK(!j.is_discarded() && j.is_object(), ErrorKind::Format, "{}: not a JSON object", path.string());
   return parse(j, path.string());
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/safe_path.h"
 
 namespace ia {
 
@@ -76,7 +77,7 @@ std::string HubCache::snapshot_dir(const std::string& repo, const std::string& c
   return repo_dir(repo) + "/snapshots/" + commit;
 }
 std::string HubCache::snapshot_path(const std::string& repo, const std::string& commit, const std::string& file) const {
-  return snapshot_dir(repo, commit) + "/" + file;
+  return checked_join(snapshot_dir(repo, commit), file, "file name in " + repo).string();
 }
 std::string HubCache::lock_path(const std::string& repo, const std::string& etag) const {
   return root_ + "/.locks/" + repo_folder_name(repo) + "/" + etag + ".lock";

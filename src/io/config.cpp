@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/diffusers_config.h"
+#include "io/safe_path.h"
 
 namespace ia {
 namespace {
@@ -52,7 +53,9 @@ ModelConfig ModelConfig::load(const std::string& path) {
   IA_CHECK(in.good(), ErrorKind::NotFound, "{}: cannot open config", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(quote_nonfinite(ss.str()), nullptr, false);
+  const std::string text = ss.str();
+  check_json_depth(text, path);
+  nlohmann::json j = nlohmann::json::parse(quote_nonfinite(text), nullptr, false);
   IA_CHECK(!j.is_discarded(), ErrorKind::Format, "{}: not valid JSON", path);
   IA_CHECK(j.is_object(), ErrorKind::Format, "{}: top level must be a JSON object", path);
   return ModelConfig(std::move(j), path);

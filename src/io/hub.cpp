@@ -23,6 +23,7 @@
 #include "io/hub_http.h"
 #include "io/hub_progress.h"
 #include "io/sha256.h"
+#include "io/safe_path.h"
 
 namespace ia {
 
@@ -172,9 +173,14 @@ RepoListing HubClient::list_files(const std::string& repo, const std::string& re
     backoff(opts_, attempt);
   }
   if (r.status != 200) throw_http_error(r, opts_.endpoint, repo, revision, "", !opts_.token.empty());
+  return parse_repo_listing(r.body, url);
+}
+
+RepoListing parse_repo_listing(std::string_view body, const std::string& url) {
   RepoListing out;
+  check_json_depth(body, url);
   try {
-    auto j = nlohmann::json::parse(r.body);
+    auto j = nlohmann::json::parse(body);
     out.commit = j.at("sha").get<std::string>();
     for (const auto& s : j.at("siblings")) out.files.push_back(s.at("rfilename").get<std::string>());
   } catch (const nlohmann::json::exception& e) {
@@ -221,12 +227,19 @@ HubClient::FileMeta HubClient::head(const std::string& repo, const std::string& 
   if (m.etag.empty()) m.etag = strip_etag(r.header("etag"));
   std::string size = r.header("x-linked-size");
   if (size.empty()) size = r.header("content-length");
-  if (!size.empty()) m.size = std::atoll(size.c_str());
+  if (!size.empty()) {
+    IA_CHECK(size.size() <= 18 && std::all_of(size.begin(), size.end(), [](char c) { return c >= '0' && c <= '9'; }),
+             ErrorKind::Format, "{}: size header '{}' is not a byte count: refused", url, size);
+    m.size = std::stoll(size);
+  }
   IA_CHECK(!m.commit.empty() && !m.etag.empty(), ErrorKind::Format,
            "{}: the response (HTTP {}) lacks X-Repo-Commit or ETag; is {} a Hugging Face Hub endpoint?", url, r.status,
            opts_.endpoint);
-  IA_CHECK(m.etag.find('/') == std::string::npos && m.etag.find("..") == std::string::npos, ErrorKind::Format,
-           "{}: ETag '{}' is not usable as a blob name", url, m.etag);
+  // Both name cache paths (snapshots/<commit>, blobs/<etag>): a hostile server must not steer them elsewhere.
+  IA_CHECK(is_commit_hash(m.commit), ErrorKind::Format, "{}: X-Repo-Commit '{}' is not a commit id: refused", url,
+           m.commit);
+  IA_CHECK(is_safe_relative_path(m.etag) && m.etag.find('/') == std::string::npos, ErrorKind::Format,
+           "{}: ETag '{}' is not usable as a blob name: refused", url, m.etag);
   return m;
 }
 
@@ -336,8 +349,8 @@ std::string HubClient::fetch_blob(const std::string& repo, const FileMeta& meta,
 }
 
 std::string HubClient::download_file(const std::string& repo, const std::string& revision, const std::string& file) {
-  IA_CHECK(!file.empty() && file[0] != '/' && file.find("..") == std::string::npos, ErrorKind::InvalidArgument,
-           "'{}' is not a repo-relative file name", file);
+  IA_CHECK(is_safe_relative_path(file), ErrorKind::InvalidArgument, "'{}' is not a repo-relative file name ({})",
+           file, unsafe_path_reason(file));
   if (opts_.offline) {
     auto p = cache_.cached_file(repo, revision, file);
     IA_CHECK(p.has_value(), ErrorKind::NotFound,
@@ -482,6 +495,7 @@ std::vector<std::string> select_model_files(const std::vector<std::string>& file
     out.insert(index);
     std::string text = read_index(index);
     nlohmann::json j;
+    check_json_depth(text, index);
     try {
       j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/cache.h"
@@ -78,6 +79,9 @@ class HubClient {
 std::vector<std::string> select_model_files(const std::vector<std::string>& files,
                                             const std::function<std::string(const std::string&)>& read_index,
                                             std::string* note);
+
+// The Hub's revision listing (GET /api/models/{repo}/revision/{rev}) from its JSON body; Format errors name `url`.
+RepoListing parse_repo_listing(std::string_view body, const std::string& url);
 
 // Glob match as Python's fnmatch: '*' and '?' match any character including '/'.
 bool hub_glob_match(const std::string& pattern, const std::string& path);

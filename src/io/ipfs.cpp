@@ -19,6 +19,7 @@
 #include "io/cache.h"
 #include "io/hub_http.h"
 #include "io/hub_progress.h"
+#include "io/safe_path.h"
 
 namespace ia::ipfs {
 
@@ -54,19 +55,6 @@ void collect_files(const fs::path& dir, const std::string& prefix, std::vector<M
       out.push_back({prefix + name, e.cid, e.size});
     }
   }
-}
-
-bool safe_relative_path(const std::string& p) {
-  if (p.empty() || p[0] == '/' || p.back() == '/') return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string::npos) end = p.size();
-    std::string part = p.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
 }
 
 // Fetches and verifies blocks from one gateway and writes files out of them.
@@ -139,8 +127,9 @@ class Fetcher {
              d.type == UnixFsType::HamtShard ? " (sharded directories are not supported)" : "");
     fs::create_directories(dest);
     for (const auto& l : node.links) {
-      IA_CHECK(safe_relative_path(l.name) && l.name.find('/') == std::string::npos, ErrorKind::Format,
-               "directory {} has an entry named '{}'", c.to_string(), l.name);
+      IA_CHECK(is_safe_relative_path(l.name) && l.name.find('/') == std::string::npos, ErrorKind::Format,
+               "directory {} has an unsafe entry name '{}' ({}): refused", c.to_string(), l.name,
+               l.name.find('/') != std::string::npos ? "contains '/'" : unsafe_path_reason(l.name));
       std::string child = dest + "/" + l.name;
       if (l.cid.codec == Codec::DagPb) {
         PbNode cn = decode_pb_node(block(l.cid));
@@ -282,6 +271,7 @@ bool Manifest::looks_like(std::string_view bytes) {
 
 Manifest Manifest::parse(std::string_view text, const std::string& source) {
   Manifest m;
+  check_json_depth(text, source);
   try {
     auto j = nlohmann::json::parse(text);
     IA_CHECK(j.value("format", "") == kManifestFormat, ErrorKind::Format, "{}: not a model manifest (format '{}')",
@@ -289,7 +279,8 @@ Manifest Manifest::parse(std::string_view text, const std::string& source) {
     IA_CHECK(j.value("version", 0) == 1, ErrorKind::Unsupported, "{}: manifest version {} (this build reads 1)",
              source, j.value("version", 0));
     for (const auto& [path, e] : j.at("files").items()) {
-      IA_CHECK(safe_relative_path(path), ErrorKind::Format, "{}: unsafe file path '{}'", source, path);
+      IA_CHECK(is_safe_relative_path(path), ErrorKind::Format, "{}: unsafe file path '{}' ({})", source, path,
+               unsafe_path_reason(path));
       m.files.push_back({path, Cid::parse(e.at("cid").get<std::string>()), e.at("size").get<uint64_t>()});
     }
   } catch (const nlohmann::json::exception& e) {

@@ -6,6 +6,8 @@
 #include <random>
 #include <nlohmann/json.hpp>
 
+#include "io/safe_path.h"
+
 namespace fs = std::filesystem;
 
 namespace ia {
@@ -33,7 +35,9 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
   if (file.size() > 11 && file.substr(file.size() - 11) == ".index.json") {
     std::ifstream in(file);
     IA_CHECK(in.good(), ErrorKind::Io, "{}: cannot open", file);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    check_json_depth(text, file);
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     IA_CHECK(!j.is_discarded() && j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
              ErrorKind::Format, "{}: expected a JSON object with a 'weight_map' object", file);
     std::map<std::string, size_t> shard_index;
@@ -41,11 +45,10 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       IA_CHECK(it->is_string(), ErrorKind::Format, "{}: weight_map['{}'] must be a file name", file, it.key());
       const std::string shard = it->get<std::string>();
-      IA_CHECK(shard.find("..") == std::string::npos && !shard.empty() && shard[0] != '/', ErrorKind::Format,
-               "{}: weight_map['{}'] = '{}' escapes the model directory", file, it.key(), shard);
+      const fs::path shard_path = checked_join(dir, shard, fmt::format("{}: weight_map['{}']", file, it.key()));
       auto s = shard_index.find(shard);
       if (s == shard_index.end()) {
-        c->files_.push_back(SafetensorsFile::open((dir / shard).string()));
+        c->files_.push_back(SafetensorsFile::open(shard_path.string()));
         s = shard_index.emplace(shard, c->files_.size() - 1).first;
       }
       IA_CHECK(c->files_[s->second]->find(it.key()) != nullptr, ErrorKind::Format,

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 
+#include "hardware/hardware.h"
+#include "hardware/memory_estimate.h"
+
 namespace ia {
 
 const std::vector<std::string>& all_families() {
@@ -76,7 +79,17 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   IA_CHECK(!type.empty(), ErrorKind::Format, "{}: missing required field 'model_type'", config.source());
   IA_CHECK(find_model_type(type) != nullptr, ErrorKind::Unsupported, "unsupported: {}/{}", type,
            opts.hf_class.empty() ? (config.architectures().empty() ? "?" : config.architectures()[0]) : opts.hf_class);
-  WeightLoader weights(Checkpoint::open(dir), opts.device, opts.strict);
+  auto checkpoint = Checkpoint::open(dir);  // mapped, not read: a checkpoint too large for memory costs nothing yet
+  if (opts.device.is_cpu()) {
+    // Refused before any weight is converted: the estimate against the memory available now (cgroup-aware).
+    const MemoryEstimate need = estimate_memory(config, checkpoint_f32_bytes(*checkpoint), WorkloadShape{});
+    const hw::BackendReport cpu = hw::detect_cpu(hw::ProbeEnv::from_environment());
+    const uint64_t avail = cpu.devices.empty() ? 0 : cpu.devices[0].free_memory;
+    IA_CHECK(avail == 0 || need.total() <= avail, ErrorKind::OutOfMemory,
+             "{}: the model needs {} bytes ({}) but only {} bytes ({}) of memory are available on cpu", dir,
+             need.total(), need.str(), avail, hw::format_bytes(avail));
+  }
+  WeightLoader weights(checkpoint, opts.device, opts.strict);
   return build_model(config, weights, opts.hf_class);
 }
 

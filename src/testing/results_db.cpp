@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <map>
+#include <random>
 #include <tuple>
 
 #include "core/error.h"
@@ -18,6 +20,7 @@ namespace {
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid TEXT,
   host TEXT, hardware TEXT, git_commit TEXT, args TEXT, shard TEXT, weights TEXT,
   started_at TEXT, ended_at TEXT);
 CREATE TABLE IF NOT EXISTS tests (
@@ -53,7 +56,9 @@ class Stmt {
   }
   bool step() {
     const int rc = sqlite3_step(s_);
-    IA_CHECK(rc == SQLITE_ROW || rc == SQLITE_DONE, ErrorKind::Io, "sqlite: {}", sqlite3_errmsg(sqlite3_db_handle(s_)));
+    sqlite3* db = sqlite3_db_handle(s_);
+    const char* file = sqlite3_db_filename(db, "main");
+    IA_CHECK(rc == SQLITE_ROW || rc == SQLITE_DONE, ErrorKind::Io, "{}: sqlite: {}", file ? file : "", sqlite3_errmsg(db));
     return rc == SQLITE_ROW;
   }
   std::string text(int i) const {
@@ -78,10 +83,19 @@ RunInfo read_run(Stmt& s) {
   r.weights = s.text(6);
   r.started_at = s.text(7);
   r.ended_at = s.text(8);
+  r.uid = s.text(9);
   return r;
 }
 
-const char* kRunCols = "id, host, hardware, git_commit, args, shard, weights, started_at, ended_at";
+const char* kRunCols = "id, host, hardware, git_commit, args, shard, weights, started_at, ended_at, uid";
+
+// 128 random bits in hex: the identity of a run across merged databases.
+std::string new_run_uid() {
+  std::random_device rd;
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return buf;
+}
 const char* kTestCols =
     "run_id, model_id, family, model_type, architecture, test_class, backend, requested_device, device, "
     "fallback_reason, status, message, duration_ms, peak_rss_kb, started_at, finished_at";
@@ -98,7 +112,7 @@ std::string now_iso8601() {
 }
 
 json RunInfo::to_json() const {
-  return json{{"id", id},         {"host", host},       {"hardware", hardware},     {"commit", commit},
+  return json{{"id", id},         {"uid", uid},         {"host", host},       {"hardware", hardware},     {"commit", commit},
               {"args", args},     {"shard", shard},     {"weights", weights},       {"started_at", started_at},
               {"ended_at", ended_at}};
 }
@@ -131,6 +145,15 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
   sqlite3_busy_timeout(db_, 10000);
   exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   exec(kSchema);
+  // Databases written before runs had a uid: add the column and name their runs after what identifies them.
+  bool has_uid = false;
+  {
+    Stmt cols(db_, "PRAGMA table_info(runs)");
+    while (cols.step()) has_uid = has_uid || cols.text(1) == "uid";
+  }
+  if (!has_uid) exec("ALTER TABLE runs ADD COLUMN uid TEXT");
+  exec("UPDATE runs SET uid = 'legacy:' || COALESCE(host, '') || ':' || COALESCE(started_at, '') || ':' || "
+       "COALESCE(shard, '') || ':' || id WHERE uid IS NULL OR uid = ''");
 }
 
 ResultsDb::~ResultsDb() {
@@ -146,10 +169,16 @@ void ResultsDb::exec(const std::string& sql) const {
   }
 }
 
+void ResultsDb::rollback() const {
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 int64_t ResultsDb::begin_run(const RunInfo& r) {
-  Stmt s(db_, "INSERT INTO runs (host, hardware, git_commit, args, shard, weights, started_at) VALUES (?,?,?,?,?,?,?)");
-  s.bind(1, r.host).bind(2, r.hardware).bind(3, r.commit).bind(4, r.args).bind(5, r.shard).bind(6, r.weights);
-  s.bind(7, r.started_at.empty() ? now_iso8601() : r.started_at).step();
+  Stmt s(db_, "INSERT INTO runs (uid, host, hardware, git_commit, args, shard, weights, started_at) "
+              "VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, r.uid.empty() ? new_run_uid() : r.uid);
+  s.bind(2, r.host).bind(3, r.hardware).bind(4, r.commit).bind(5, r.args).bind(6, r.shard).bind(7, r.weights);
+  s.bind(8, r.started_at.empty() ? now_iso8601() : r.started_at).step();
   return sqlite3_last_insert_rowid(db_);
 }
 
@@ -182,6 +211,16 @@ std::set<std::pair<std::string, std::string>> ResultsDb::completed(int64_t run_i
 void ResultsDb::record(const TestRecord& r) {
   exec("BEGIN IMMEDIATE");
   try {
+    insert(r);
+    exec("COMMIT");
+  } catch (const Error& e) {
+    rollback();
+    fail(ErrorKind::Io, "cannot record the result of {} on {}: {}", r.model_id, r.backend, e.what());
+  }
+}
+
+void ResultsDb::insert(const TestRecord& r) {
+  {
     Stmt t(db_, std::string("INSERT OR REPLACE INTO tests (") + kTestCols + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     t.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.family).bind(4, r.model_type).bind(5, r.architecture);
     t.bind(6, r.test_class).bind(7, r.backend).bind(8, r.requested_device).bind(9, r.device).bind(10, r.fallback_reason);
@@ -196,10 +235,6 @@ void ResultsDb::record(const TestRecord& r) {
       s.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).bind(4, c.name).bind(5, c.status).bind(6, c.message);
       s.bind(7, c.ms).bind(8, r.peak_rss_kb).step();
     }
-    exec("COMMIT");
-  } catch (...) {
-    exec("ROLLBACK");
-    throw;
   }
 }
 
@@ -252,25 +287,36 @@ std::vector<TestRecord> ResultsDb::results(int64_t run_id) const {
 
 void ResultsDb::merge_from(const std::string& other_path) {
   ResultsDb other(other_path);
+  // One transaction: a failed merge (disk full, bad input) leaves this database as it was. A run already here (same
+  // uid) is updated in place, so merging the same shard twice changes nothing.
   exec("BEGIN IMMEDIATE");
   try {
     for (const RunInfo& r : other.runs()) {
-      Stmt s(db_, "INSERT INTO runs (host, hardware, git_commit, args, shard, weights, started_at, ended_at) "
-                  "VALUES (?,?,?,?,?,?,?,?)");
-      s.bind(1, r.host).bind(2, r.hardware).bind(3, r.commit).bind(4, r.args).bind(5, r.shard).bind(6, r.weights);
-      s.bind(7, r.started_at).bind(8, r.ended_at).step();
-      const int64_t new_id = sqlite3_last_insert_rowid(db_);
-      exec("COMMIT");
-      for (TestRecord t : other.results(r.id)) {
-        t.run_id = new_id;
-        record(t);
+      int64_t id = 0;
+      {
+        Stmt q(db_, "SELECT id FROM runs WHERE uid = ?");
+        q.bind(1, r.uid);
+        if (q.step()) id = q.i64(0);
       }
-      exec("BEGIN IMMEDIATE");
+      if (id == 0) {
+        Stmt s(db_, "INSERT INTO runs (uid, host, hardware, git_commit, args, shard, weights, started_at, ended_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)");
+        s.bind(1, r.uid).bind(2, r.host).bind(3, r.hardware).bind(4, r.commit).bind(5, r.args).bind(6, r.shard);
+        s.bind(7, r.weights).bind(8, r.started_at).bind(9, r.ended_at).step();
+        id = sqlite3_last_insert_rowid(db_);
+      } else if (!r.ended_at.empty()) {
+        Stmt s(db_, "UPDATE runs SET ended_at = ? WHERE id = ?");
+        s.bind(1, r.ended_at).bind(2, id).step();
+      }
+      for (TestRecord t : other.results(r.id)) {
+        t.run_id = id;
+        insert(t);
+      }
     }
     exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
+  } catch (const Error& e) {
+    rollback();
+    fail(ErrorKind::Io, "cannot merge {} into {}: {}", other_path, path_, e.what());
   }
 }
 

@@ -19,6 +19,7 @@ namespace ia::suite {
 
 struct RunInfo {
   int64_t id = 0;
+  std::string uid;  // random, kept by merges: the run's identity across databases (empty: begin_run makes one)
   std::string host, hardware, commit, args, shard, weights, started_at, ended_at;
   nlohmann::json to_json() const;
 };
@@ -53,16 +54,19 @@ class ResultsDb {
   std::vector<RunInfo> runs() const;
   // (model_id, backend) pairs already recorded in `run_id`.
   std::set<std::pair<std::string, std::string>> completed(int64_t run_id) const;
-  // One transaction: the tests row and its check rows.
+  // One transaction: the tests row and its check rows. Throws ErrorKind::Io naming the test and the database
+  // (e.g. disk full); the database then holds exactly what it held before.
   void record(const TestRecord& r);
   // Results of one run, or (run_id 0) the latest result of every model x backend across all runs.
   std::vector<TestRecord> results(int64_t run_id = 0) const;
-  // Copies every run of `other_path` into this database (run ids renumbered).
+  // Copies every run of `other_path` into this database (run ids renumbered, runs matched by uid: idempotent).
   void merge_from(const std::string& other_path);
   const std::string& path() const { return path_; }
 
  private:
   void exec(const std::string& sql) const;
+  void insert(const TestRecord& r);  // inside a transaction
+  void rollback() const;              // of the open transaction, if any
   std::string path_;
   sqlite3* db_ = nullptr;
 };

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,8 +17,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -128,8 +131,59 @@ std::string git_commit() {
   return out;
 }
 
+namespace {
+
+// The fault named for `id` in IA_TEST_FAULTS ("id=action,id=action"), or "".
+std::string injected_fault(const std::string& id) {
+  const char* v = std::getenv("IA_TEST_FAULTS");
+  if (!v) return "";
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t eq = item.rfind('=');
+    if (eq != std::string::npos && item.substr(0, eq) == id) return item.substr(eq + 1);
+  }
+  return "";
+}
+
+// Test hook of the suite's durability tests: makes the child misbehave the way a broken model would.
+void inject_fault(const std::string& fault) {
+  if (fault == "segfault") {
+    volatile int* p = nullptr;
+    *p = 1;
+  } else if (fault == "abort") {
+    std::abort();
+  } else if (fault == "hang") {
+    for (;;) pause();
+  } else if (fault == "oom") {  // touch memory until the address-space limit refuses more (bad_alloc)
+    std::vector<std::unique_ptr<char[]>> hold;
+    for (;;) {
+      hold.emplace_back(new char[64 << 20]);
+      std::memset(hold.back().get(), 1, 64 << 20);
+    }
+  } else if (fault == "exit") {
+    std::_Exit(7);
+  } else if (fault.rfind("sleep:", 0) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(fault.c_str() + 6)));
+  } else {
+    fail(ErrorKind::InvalidArgument, "IA_TEST_FAULTS: unknown fault '{}' (segfault, abort, hang, oom, exit, sleep:MS)",
+         fault);
+  }
+}
+
+}  // namespace
+
 int run_test_worker(const CatalogEntry& e, const Device& device, const std::vector<Device>& refs,
                     const std::string& weights, const std::string& conformance_dir, const std::string& out_path) {
+  if (const char* log = std::getenv("IA_TEST_START_LOG")) {
+    const std::string line = e.id + " " + device.str() + "\n";
+    const int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      const ssize_t n = write(fd, line.data(), line.size());
+      (void)n;
+      close(fd);
+    }
+  }
   TestOptions o;
   o.device = device;
   o.reference_devices = refs;
@@ -148,6 +202,7 @@ int run_test_worker(const CatalogEntry& e, const Device& device, const std::vect
     }
   }
   try {
+    if (const std::string fault = injected_fault(e.id); !fault.empty()) inject_fault(fault);
     auto t = ModelTest::create(e);
     r = t->run(o);
     json j = r.to_json();
@@ -160,6 +215,12 @@ int run_test_worker(const CatalogEntry& e, const Device& device, const std::vect
 }
 
 namespace {
+
+#ifdef IA_SANITIZED
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 
 struct Child {
   pid_t pid = -1;
@@ -181,10 +242,14 @@ pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>
     args.push_back("--reference");
     args.push_back(r.str());
   }
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   IA_CHECK(pid >= 0, ErrorKind::Io, "fork failed: {}", std::strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);
+    // A runner killed with SIGKILL cannot reap its children: they die with it instead of running on unrecorded.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
@@ -193,8 +258,9 @@ pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>
     }
     rlimit core{0, 0};
     setrlimit(RLIMIT_CORE, &core);
-    // GPU runtimes reserve large virtual ranges: the address-space limit only applies to CPU tests.
-    if (o.memory_limit_mb > 0 && j.backend.device.is_cpu()) {
+    // GPU runtimes reserve large virtual ranges: the address-space limit only applies to CPU tests (and not at
+    // all in sanitizer builds, whose shadow memory is terabytes of address space).
+    if (o.memory_limit_mb > 0 && j.backend.device.is_cpu() && !kSanitized) {
       const rlim_t bytes = static_cast<rlim_t>(o.memory_limit_mb) * 1024 * 1024;
       rlimit as{bytes, bytes};
       setrlimit(RLIMIT_AS, &as);
@@ -296,9 +362,24 @@ int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, con
   size_t next = 0;
   int seq = 0;
 
+  auto stop_children = [&] {
+    for (Child& c : running) {
+      kill(-c.pid, SIGKILL);
+      kill(c.pid, SIGKILL);
+      waitpid(c.pid, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+  };
   auto record = [&](TestRecord& r) {
     r.finished_at = now_iso8601();
-    db.record(r);
+    try {
+      db.record(r);
+    } catch (const Error& e) {  // e.g. disk full: stop here; what was recorded stays valid for --resume
+      stop_children();
+      fail(ErrorKind::Io, "{}; the run stops, {} finished test(s) stay recorded in {} (`--resume` continues)",
+           e.what(), db.completed(run_id).size(), db.path());
+    }
     progress.done(r);
   };
 

@@ -56,7 +56,10 @@ struct RunnerOptions {
 // what it already holds). Returns the run id.
 int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, const Shard& shard, ResultsDb& db);
 
-// The child side: runs one test and writes the TestOutcome JSON to `out_path`.
+// The child side: runs one test and writes the TestOutcome JSON to `out_path`. Two test hooks of the durability
+// tests (tests/unit/testing/durability_test.cpp, docs/reliability.md), inert unless set: IA_TEST_START_LOG=<file>
+// appends "<id> <device>" to the file as each test starts; IA_TEST_FAULTS=<id>=<fault>[,...] makes that model's
+// child segfault, abort, hang, oom (allocate until refused), exit (code 7, no result) or sleep:MS before testing.
 int run_test_worker(const CatalogEntry& e, const Device& device, const std::vector<Device>& references,
                     const std::string& weights, const std::string& conformance_dir, const std::string& out_path);
 

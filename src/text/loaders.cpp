@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "text/components.h"
 #include "text/unicode.h"
+#include "io/safe_path.h"
 
 namespace ia::text {
 
@@ -76,8 +77,10 @@ void add_config_specials(TokenizerParts& p, const TokenizerConfig& cfg) {
 
 std::unordered_map<std::string, uint32_t> read_json_vocab(const fs::path& file) {
   json j;
+  const std::string text = read_text_file(file);
+  check_json_depth(text, file.string());
   try {
-    j = json::parse(read_text_file(file));
+    j = json::parse(text);
   } catch (const json::parse_error& e) {
     fail(ErrorKind::Format, "{}: invalid JSON: {}", file.string(), e.what());
   }

@@ -12,6 +12,7 @@
 #include "text/components.h"
 #include "text/loaders.h"
 #include "text/unicode.h"
+#include "io/safe_path.h"
 
 namespace ia::text {
 
@@ -229,6 +230,7 @@ std::string read_text_file(const fs::path& file) {
 namespace {
 
 json parse_json(const std::string& content, const std::string& source) {
+  check_json_depth(content, source);
   try {
     return json::parse(content);
   } catch (const json::parse_error& e) {

@@ -217,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(full, "rb") as f:
             content = f.read()
         lfs, etag = file_meta(content, file)
-        headers = {"X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": fault.get("commit_header", commit), "Accept-Ranges": "bytes"}
         if lfs:
             pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (etag.encode(),
                                                                                               len(content))
@@ -226,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
                             "Location": "http://%s:%d/cdn/%s/%s/%s" % (cfg.get("cdn_host", "127.0.0.1"),
                                                                       self.server.server_port, repo, commit, file)})
             return self.send(302, b"", headers, head)
-        headers["ETag"] = '"%s"' % etag
+        headers["ETag"] = '"%s"' % fault.get("etag_header", etag)
         self.serve_content(content, headers, head, {})
 
     def cdn(self, rest, head):

@@ -125,6 +125,36 @@ TEST_F(GatewayTest, TamperedBlockIsRejected) {
   }
 }
 
+TEST_F(GatewayTest, DirectoryEntryNamesCannotEscape) {
+  // A hand-made UnixFS directory whose entries name their way out of the fetch directory.
+  const Cid file = add_bytes("escaped\n", [&](const Cid& c, std::string_view b) { gw_.add_block(c.to_string(), b); }).cid;
+  for (const std::string& name : {std::string(".."), std::string("../escaped"), std::string("a/b"),
+                                  std::string("x\0y", 3)}) {
+    PbNode dir;
+    UnixFsData d;
+    d.type = UnixFsType::Directory;
+    dir.data = encode_unixfs(d);
+    dir.has_data = true;
+    dir.links.push_back({file, name, 8});
+    const std::string block = encode_pb_node(dir);
+    const Cid root = Cid::of(Codec::DagPb, block);
+    gw_.add_block(root.to_string(), block);
+    for (bool car : {false, true}) {
+      GatewayOptions o = options();
+      o.car = car;
+      try {
+        fetch(root.to_string(), o);
+        ADD_FAILURE() << "entry '" << name << "' accepted (car=" << car << ")";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("has an unsafe entry name"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("refused"), std::string::npos) << e.what();
+      }
+      EXPECT_FALSE(fs::exists(fs::path(cache_.path()) / "escaped"));
+      EXPECT_FALSE(fs::exists(fs::path(cache_.path()).parent_path() / "escaped"));
+    }
+  }
+}
+
 TEST_F(GatewayTest, MissingBlockAndOffline) {
   GatewayOptions o = options();
   Cid absent = add_bytes("not on the gateway").cid;

@@ -246,6 +246,7 @@ TEST_F(HubTest, GatedRepoNeedsAToken) {
       EXPECT_NE(m.find("gated"), std::string::npos) << m;
       EXPECT_NE(m.find("HF_TOKEN"), std::string::npos) << m;
       EXPECT_NE(m.find(token.empty() ? "HTTP 401" : "HTTP 403"), std::string::npos) << m;
+      if (!token.empty()) EXPECT_EQ(m.find(token), std::string::npos) << "the token is never in a message: " << m;
     }
   }
   o.token = "hf_valid";
@@ -257,6 +258,49 @@ TEST_F(HubTest, GatedRepoNeedsAToken) {
       EXPECT_TRUE(r["auth"].is_null()) << "token leaked to " << path;
     }
   }
+}
+
+TEST_F(HubTest, HostileFileNamesAreRefused) {
+  HubClient c(options());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"../../../etc/passwd", "'..' component"}, {"/etc/passwd", "absolute"}, {std::string("config.json\0.sh", 15), "NUL byte"},
+      {"a/./b", "'.' component"}, {"a//b", "empty component"}, {"..\\evil", "backslash"}};
+  for (const auto& [name, why] : bad) {
+    try {
+      c.download_file("org/tiny", "main", name);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("is not a repo-relative file name (" + why + ")"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(count("HEAD", "passwd"), 0u) << "refused before any request";
+  EXPECT_FALSE(fs::exists(fs::path(cache_.path()).parent_path() / "etc"));
+}
+
+TEST_F(HubTest, HostileCommitAndEtagHeadersAreRefused) {
+  hub_.config()["faults"]["config.json"] = {{"commit_header", "../../../../tmp/ia-escape"}};
+  hub_.config()["faults"]["tokenizer.json"] = {{"etag_header", "../../ia-escape"}};
+  hub_.save();
+  HubClient c(options());
+  try {
+    c.download_file("org/tiny", "main", "config.json");
+    FAIL() << "a commit header with '..' was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("X-Repo-Commit '../../../../tmp/ia-escape' is not a commit id: refused"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    c.download_file("org/tiny", "main", "tokenizer.json");
+    FAIL() << "an ETag with '..' was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ETag '../../ia-escape' is not usable as a blob name: refused"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists("/tmp/ia-escape"));
 }
 
 TEST_F(HubTest, TokenFromEnvironment) {
@@ -423,6 +467,24 @@ TEST(DownloadCli, OfflineMissIsAClearError) {
   EXPECT_NE(out.find("offline mode"), std::string::npos) << out;
   EXPECT_NE(out.find("org/absent@v2 is not in the cache"), std::string::npos) << out;
   EXPECT_NE(out.find("--revision v2"), std::string::npos) << out;
+}
+
+TEST(DownloadCli, TokenIsNeverPrinted) {
+  FakeHub hub;
+  hub.add_repo("org/gated", {{"main", kC1}});
+  hub.config()["repos"]["org/gated"]["gated"] = true;
+  hub.config()["token"] = "hf_the_right_one";
+  hub.save();
+  hub.add_file("org/gated", kC1, "config.json", kConfig);
+  hub.start();
+  TempDir cache;
+  ScopedEnv c1("HF_HUB_CACHE", cache.path()), c2("HF_ENDPOINT", hub.url()),
+      c3("HF_TOKEN", "hf_secret_never_printed");
+  int rc = 0;
+  const std::string out = run_cli("download org/gated", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("HTTP 403"), std::string::npos) << out;
+  EXPECT_EQ(out.find("hf_secret_never_printed"), std::string::npos) << out;
 }
 
 TEST(DownloadCli, RejectsLocalPathsAndBadIds) {
