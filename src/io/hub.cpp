@@ -349,8 +349,8 @@ std::string HubClient::fetch_blob(const std::string& repo, const FileMeta& meta,
 }
 
 std::string HubClient::download_file(const std::string& repo, const std::string& revision, const std::string& file) {
-  IA_CHECK(is_safe_relative_path(file), ErrorKind::InvalidArgument, "'{}' is not a repo-relative file name ({})",
-           file, unsafe_path_reason(file));
+  IA_CHECK(is_safe_relative_path(file), ErrorKind::InvalidArgument, "not a repo-relative file name ({}): '{}'",
+           unsafe_path_reason(file), file);
   if (opts_.offline) {
     auto p = cache_.cached_file(repo, revision, file);
     IA_CHECK(p.has_value(), ErrorKind::NotFound,

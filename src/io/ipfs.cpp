@@ -128,8 +128,8 @@ class Fetcher {
     fs::create_directories(dest);
     for (const auto& l : node.links) {
       IA_CHECK(is_safe_relative_path(l.name) && l.name.find('/') == std::string::npos, ErrorKind::Format,
-               "directory {} has an unsafe entry name '{}' ({}): refused", c.to_string(), l.name,
-               l.name.find('/') != std::string::npos ? "contains '/'" : unsafe_path_reason(l.name));
+               "directory {} has an unsafe entry name ({}), refused: '{}'", c.to_string(),
+               l.name.find('/') != std::string::npos ? "contains '/'" : unsafe_path_reason(l.name), l.name);
       std::string child = dest + "/" + l.name;
       if (l.cid.codec == Codec::DagPb) {
         PbNode cn = decode_pb_node(block(l.cid));

@@ -155,11 +155,11 @@ void inject_fault(const std::string& fault) {
     std::abort();
   } else if (fault == "hang") {
     for (;;) pause();
-  } else if (fault == "oom") {  // touch memory until the address-space limit refuses more (bad_alloc)
+  } else if (fault == "oom") {  // allocate until the address-space limit refuses more (bad_alloc)
     std::vector<std::unique_ptr<char[]>> hold;
     for (;;) {
       hold.emplace_back(new char[64 << 20]);
-      std::memset(hold.back().get(), 1, 64 << 20);
+      static_cast<volatile char*>(hold.back().get())[0] = 1;
     }
   } else if (fault == "exit") {
     std::_Exit(7);

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -58,8 +61,16 @@ std::vector<Tok> lex_expr(const std::string& src, int line) {
       }
       std::string n = src.substr(b, i - b);
       Tok t{Tok::Num, n, {}};
-      if (is_float) t.num = std::stod(n);
-      else t.num = std::stoll(n);
+      n.erase(std::remove(n.begin(), n.end(), '_'), n.end());  // Python literals allow 1_000
+      if (is_float) {
+        t.num = std::strtod(n.c_str(), nullptr);  // beyond the double range: inf, as Python's float literals
+      } else {
+        int64_t v = 0;
+        const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+        IA_CHECK(ec == std::errc() && end == n.data() + n.size(), ErrorKind::Unsupported,
+                 "chat template line {}: integer literal {} does not fit in 64 bits", line, n);
+        t.num = v;
+      }
       out.push_back(t);
       continue;
     }

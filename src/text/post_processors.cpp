@@ -1,4 +1,6 @@
 // tokenizer.json post-processors: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence.
+#include <charconv>
+
 #include "core/error.h"
 #include "text/components.h"
 #include "text/unicode.h"
@@ -182,7 +184,10 @@ std::vector<Piece> parse_template(const json& j, const char* key, const std::str
       uint32_t type_id = 0;
       size_t colon = item.rfind(':');
       if (colon != std::string::npos) {
-        type_id = static_cast<uint32_t>(std::stoul(item.substr(colon + 1)));
+        const std::string id = item.substr(colon + 1);
+        const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), type_id);
+        IA_CHECK(ec == std::errc() && end == id.data() + id.size(), ErrorKind::Format,
+                 "post_processor template piece '{}': type id '{}' is not a 32-bit number", item, id);
         item = item.substr(0, colon);
       }
       if (item == "$A" || item == "$" || item == "$0") out.push_back({true, "A", type_id});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <fstream>
 #include <unordered_set>
 
@@ -385,7 +386,10 @@ Tokenizer::Tokenizer(TokenizerParts parts, TokenizerConfig config)
       if (known) continue;
       AddedToken a;
       a.content = *content;
-      a.id = static_cast<uint32_t>(std::stoul(it.key()));
+      const std::string& key = it.key();
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), a.id);
+      IA_CHECK(ec == std::errc() && end == key.data() + key.size(), ErrorKind::Format,
+               "tokenizer_config.json: added_tokens_decoder key '{}' is not a token id", key);
       a.special = it.value().value("special", false);
       a.normalized = it.value().value("normalized", !a.special);
       a.lstrip = it.value().value("lstrip", false);

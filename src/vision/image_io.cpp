@@ -22,9 +22,10 @@ constexpr int64_t kMaxFileBytes = int64_t(1) << 30;
 
 void check_pixels(int64_t w, int64_t h, int64_t max_pixels, const std::string& name) {
   IA_CHECK(w > 0 && h > 0, ErrorKind::Format, "{}: image has no pixels ({}x{})", name, w, h);
-  IA_CHECK(w * h <= max_pixels, ErrorKind::OutOfMemory,
+  // w <= max / h, not w * h <= max: header dimensions reach 2^32 each and their product overflows.
+  IA_CHECK(w <= max_pixels / h, ErrorKind::OutOfMemory,
            "{}: image of {}x{} = {} pixels exceeds the limit of {} pixels (decompression bomb check)", name, w, h,
-           w * h, max_pixels);
+           static_cast<long double>(w) * static_cast<long double>(h), max_pixels);
 }
 
 // ---- EXIF orientation (APP1 "Exif\0\0" + TIFF IFD0 tag 0x0112) ----

@@ -203,7 +203,7 @@ TEST(SuiteDurability, CrashingHangingAndOomChildrenAreRecordedAndTheRunGoesOn) {
   fs::create_directories(dir);
   const fs::path db = dir / "results.db";
   const pid_t pid = start_cli("IA_TEST_FAULTS=" + faults,
-                              "test" + join(impl) + " --device cpu --jobs 2 --timeout 3 --memory-limit-mb 1024 " +
+                              "test" + join(impl) + " --device cpu --jobs 2 --timeout 8 --memory-limit-mb 1024 " +
                                   "--shard 0/1 --results " + db.string(),
                               dir / "cli.log");
   EXPECT_EQ(wait_exit(pid), 1) << "failed tests make the run exit 1: " << slurp(dir / "cli.log");
@@ -215,7 +215,7 @@ TEST(SuiteDurability, CrashingHangingAndOomChildrenAreRecordedAndTheRunGoesOn) {
   EXPECT_EQ(got[impl[1]].status, "crashed");
   EXPECT_NE(got[impl[1]].message.find("signal 6"), std::string::npos) << got[impl[1]].message;
   EXPECT_EQ(got[impl[2]].status, "timeout");
-  EXPECT_NE(got[impl[2]].message.find("killed after 3 s"), std::string::npos) << got[impl[2]].message;
+  EXPECT_NE(got[impl[2]].message.find("killed after 8 s"), std::string::npos) << got[impl[2]].message;
   if (oom) {
     EXPECT_EQ(got[impl[3]].status, "oom");
     EXPECT_NE(got[impl[3]].message.find("memory limit 1024 MiB"), std::string::npos) << got[impl[3]].message;
