@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
   libonig-dev libsentencepiece-dev libutf8proc-dev
-  libpng-dev libjpeg-dev libsndfile1-dev
+  libpng-dev libjpeg-dev libsndfile1-dev libsoxr-dev
   libfaiss-dev
   python3 chromium
 )

@@ -4,9 +4,12 @@
 #include <filesystem>
 #include <functional>
 
+#include "audio/audio_io.h"
+#include "audio/feature_extractors.h"
 #include "models/diffusion/random_pipeline.h"
 #include "models/diffusion/stable_diffusion.h"
 #include "models/layers.h"
+#include "testing/catalog.h"
 #include "testing/model_test.h"
 
 using nlohmann::json;
@@ -198,6 +201,25 @@ int64_t VisionTextModelTest::recompute_offset(const TensorMap& prompt) const {
 namespace {
 bool mel_input(const json& c) { return c.contains("num_mel_bins") || c.contains("input_feat_per_channel"); }
 bool seq2seq_speech(const json& c) { return c.contains("decoder_layers"); }
+
+// The suite's real speech: tests/data/speech/audio/jfk.wav beside the catalog (11 s, 16 kHz), read once.
+const audio::Clip& suite_audio() {
+  static const audio::Clip clip = [] {
+    const auto path = std::filesystem::path(default_catalog_dir()).parent_path() / "tests" / "data" / "speech" /
+                      "audio" / "jfk.wav";
+    return audio::read_audio(path.string()).samples;
+  }();
+  return clip;
+}
+
+// Row r's excerpt of the clip: n samples from r.id seconds in (wrapping around the clip).
+audio::Clip excerpt(const Row& r, int64_t n) {
+  const audio::Clip& a = suite_audio();
+  audio::Clip out(n);
+  const int64_t size = static_cast<int64_t>(a.size());
+  for (int64_t i = 0; i < n; ++i) out[i] = a[(r.id * 16000 + i) % size];
+  return out;
+}
 }  // namespace
 
 std::vector<Row> SpeechModelTest::batch_rows() const {
@@ -212,23 +234,27 @@ bool SpeechModelTest::batch_coupled(const std::string& output) const {
   return output == "logits_per_audio" || output == "logits_per_text";
 }
 
+// Real speech through the real feature extractors (HF settings, sized to the config).
 TensorMap SpeechModelTest::make_inputs(const std::vector<Row>& rows) const {
   TensorMap in;
   const json& c = cfg();
-  if (c.contains("num_mel_bins")) {
-    const int64_t mel = int_or(c, "num_mel_bins", 80), frames = 2 * int_or(c, "max_source_positions", 16);
-    in["input_features"] = random_floats(rows, {mel, frames}, 17);
-  } else if (c.contains("input_feat_per_channel")) {
-    in["input_features"] = random_floats(rows, {32, int_or(c, "input_feat_per_channel", 80)}, 17);
-    in["attention_mask"] = layers::full_i64({static_cast<int64_t>(rows.size()), 32}, 1);
-  } else {
-    const int64_t S = max_len(rows);
-    Tensor audio = random_floats(rows, {S}, 19);
-    float* p = audio.data<float>();
-    for (size_t b = 0; b < rows.size(); ++b)
-      for (int64_t t = rows[b].length; t < S; ++t) p[b * S + t] = 0.0f;
-    in["input_values"] = audio;
-    if (c.value("feat_extract_norm", std::string("group")) == "layer") in["attention_mask"] = attention_mask(rows);
+  std::vector<audio::Clip> clips;
+  if (c.contains("num_mel_bins")) {  // Whisper: log-mel of 2 * max_source_positions frames
+    audio::WhisperFeatureExtractor fe;
+    fe.feature_size = int_or(c, "num_mel_bins", 80);
+    fe.n_samples = 2 * int_or(c, "max_source_positions", 16) * fe.hop_length;
+    for (const auto& r : rows) clips.push_back(excerpt(r, std::min<int64_t>(fe.n_samples, 160000)));
+    in["input_features"] = fe(clips).at("input_features");
+  } else if (c.contains("input_feat_per_channel")) {  // Speech2Text: 32 fbank frames + CMVN
+    audio::Speech2TextFeatureExtractor fe;
+    fe.num_mel_bins = int_or(c, "input_feat_per_channel", 80);
+    for (const auto& r : rows) clips.push_back(excerpt(r, 400 + 31 * 160));
+    for (auto& [n, t] : fe(clips)) in[n] = t;
+  } else {  // wav2vec2 family: normalised samples, padded; a mask where HF's extractor returns one
+    audio::Wav2Vec2FeatureExtractor fe;
+    fe.return_attention_mask = c.value("feat_extract_norm", std::string("group")) == "layer";
+    for (const auto& r : rows) clips.push_back(excerpt(r, r.length));
+    for (auto& [n, t] : fe(clips)) in[n] = t;
   }
   if (seq2seq_speech(c))
     in["decoder_input_ids"] = decoder_ids(rows, decoder_start(c, pad_id()), vocab(), kDecoderLen);

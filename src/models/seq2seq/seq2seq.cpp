@@ -88,21 +88,28 @@ void append_indexed(NamedTensors& out, const std::string& prefix, const std::vec
   for (size_t i = 0; i < xs.size(); ++i) out.emplace_back(prefix + "." + std::to_string(i), xs[i]);
 }
 
+EncoderOutput Seq2SeqLM::encode_inputs(const TensorMap& inputs, std::vector<Tensor>* hidden_states) {
+  const Tensor ids = host_ids(inputs, "input_ids", input_vocab_size());
+  EncoderOutput e;
+  e.mask = host_mask(inputs, "attention_mask", ids.shape());
+  e.hidden = encode(ids, e.mask, hidden_states);
+  e.ids = ids.to_vector<int64_t>();
+  return e;
+}
+
 NamedTensors Seq2SeqLM::forward(const TensorMap& inputs, const ForwardOptions& opts) {
   const int64_t V = vocab_size();
-  const Tensor ids = host_ids(inputs, "input_ids", input_vocab_size());
-  const Tensor mask = host_mask(inputs, "attention_mask", ids.shape());
   IA_CHECK(inputs.count("decoder_input_ids"), ErrorKind::InvalidArgument,
            "missing input 'decoder_input_ids' ({} needs the decoder sequence)", hf_class_);
   const Tensor dec = host_ids(inputs, "decoder_input_ids", V);
-  IA_CHECK(dec.dim(0) == ids.dim(0), ErrorKind::InvalidArgument, "decoder_input_ids {} for input_ids {}",
-           dec.describe(), ids.describe());
   const int64_t maxp = max_decoder_positions();
   IA_CHECK(maxp == 0 || dec.dim(1) <= maxp, ErrorKind::InvalidArgument,
            "decoder sequence length {} exceeds the model's maximum of {} positions", dec.dim(1), maxp);
   std::vector<Tensor> enc_hs, dec_hs;
-  const Tensor enc = encode(ids, mask, opts.output_hidden_states ? &enc_hs : nullptr);
-  auto state = new_state(enc, mask, dec.dim(1));
+  const EncoderOutput enc = encode_inputs(inputs, opts.output_hidden_states ? &enc_hs : nullptr);
+  IA_CHECK(dec.dim(0) == enc.hidden.dim(0), ErrorKind::InvalidArgument,
+           "decoder_input_ids {} for an encoder batch of {}", dec.describe(), enc.hidden.dim(0));
+  auto state = new_state(enc.hidden, enc.mask, dec.dim(1));
   DecodeInput in;
   in.input_ids = dec;
   in.attention_mask = host_mask(inputs, "decoder_attention_mask", dec.shape());
@@ -114,39 +121,48 @@ NamedTensors Seq2SeqLM::forward(const TensorMap& inputs, const ForwardOptions& o
   else
     out.emplace_back("last_hidden_state", h);
   append_indexed(out, "decoder_hidden_states", dec_hs);
-  out.emplace_back("encoder_last_hidden_state", enc);
+  out.emplace_back("encoder_last_hidden_state", enc.hidden);
   append_indexed(out, "encoder_hidden_states", enc_hs);
   return out;
 }
 
 NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationRequest& req) {
+  return generate(inputs, req, DecoderPromptRules{});
+}
+
+NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationRequest& req,
+                                 const DecoderPromptRules& prompt_rules) {
   IA_CHECK(has_lm_head(), ErrorKind::Unsupported, "unsupported: generation for {}/{} (no LM head)", model_type_,
            hf_class_);
   IA_CHECK(req.max_new_tokens >= 0, ErrorKind::InvalidArgument, "generate: max_new_tokens {} < 0",
            req.max_new_tokens);
-  const int64_t V = vocab_size();
-  const Tensor ids = host_ids(inputs, "input_ids", input_vocab_size());
-  const Tensor mask = host_mask(inputs, "attention_mask", ids.shape());
-  const int64_t B = ids.dim(0), S = ids.dim(1), N = req.max_new_tokens;
+  const int64_t V = vocab_size(), N = req.max_new_tokens;
   const generation::LogitsProcessors rules = generation::GenerationConfig::for_model(config_).processors(1);
-  const std::vector<int64_t> enc_ids = ids.to_vector<int64_t>();
-  std::vector<std::vector<int64_t>> enc_rows(B);
-  for (int64_t b = 0; b < B; ++b) enc_rows[b].assign(enc_ids.begin() + b * S, enc_ids.begin() + (b + 1) * S);
   const int64_t start = req.decoder_start_token_id >= 0 ? req.decoder_start_token_id : default_decoder_start_;
-  IA_CHECK(start >= 0 && start < V, ErrorKind::InvalidArgument,
-           "generate: decoder_start_token_id {} outside the vocabulary [0, {})", start, V);
+  const std::vector<int64_t> prompt = prompt_rules.decoder_prompt.empty() ? std::vector<int64_t>{start}
+                                                                        : prompt_rules.decoder_prompt;
+  for (int64_t t : prompt)
+    IA_CHECK(t >= 0 && t < V, ErrorKind::InvalidArgument, "generate: decoder prompt token {} outside the vocabulary [0, {})",
+             t, V);
+  const int64_t P = static_cast<int64_t>(prompt.size());
   const int64_t maxp = max_decoder_positions();
-  IA_CHECK(maxp == 0 || N <= maxp, ErrorKind::InvalidArgument,
-           "generate: 1 + {} new tokens exceed the model's maximum of {} decoder positions", N, maxp);
+  IA_CHECK(maxp == 0 || P - 1 + N <= maxp, ErrorKind::InvalidArgument,
+           "generate: {} prompt + {} new tokens exceed the model's maximum of {} decoder positions", P, N, maxp);
 
-  const Tensor enc = encode(ids, mask, nullptr);
-  NamedTensors out;
-  // The last new token is never fed back: the decoder consumes the start token and N - 1 generated ones.
-  auto state = new_state(enc, mask, std::max<int64_t>(N, 1));
-  std::vector<std::vector<int64_t>> seqs(B, std::vector<int64_t>{start});
+  const EncoderOutput enc = encode_inputs(inputs, nullptr);
+  const int64_t B = enc.hidden.dim(0);
+  const int64_t S = enc.ids.empty() ? 0 : static_cast<int64_t>(enc.ids.size()) / B;
+  // The last new token is never fed back: the decoder consumes the prompt and N - 1 generated tokens.
+  auto state = new_state(enc.hidden, enc.mask, P + std::max<int64_t>(N, 1) - 1);
+  std::vector<std::vector<int64_t>> seqs(B, prompt);
+  std::vector<std::vector<int64_t>> enc_rows(B);
+  for (int64_t b = 0; b < B && S > 0; ++b) enc_rows[b].assign(enc.ids.begin() + b * S, enc.ids.begin() + (b + 1) * S);
   std::vector<bool> unfinished(B, true);
   std::vector<Tensor> step_logits;
-  Tensor cur = layers::full_i64({B, 1}, start);
+  std::vector<int64_t> first(B * P);
+  for (int64_t b = 0; b < B; ++b) std::copy(prompt.begin(), prompt.end(), first.begin() + b * P);
+  Tensor cur = Tensor::from_vector<int64_t>(first, {B, P});
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for (int64_t step = 0; step < N; ++step) {
     DecodeInput in;
     in.input_ids = cur;
@@ -158,7 +174,12 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
     bool any = false;
     for (int64_t b = 0; b < B; ++b) {
       std::vector<float> scores(lv.begin() + b * V, lv.begin() + (b + 1) * V);
-      rules.apply(scores, seqs[b], enc_rows[b], req.eos_token_ids, 1 + N);
+      for (int64_t t : prompt_rules.suppress_tokens)
+        if (t >= 0 && t < V) scores[t] = kNegInf;
+      if (static_cast<int64_t>(seqs[b].size()) == P)
+        for (int64_t t : prompt_rules.begin_suppress_tokens)
+          if (t >= 0 && t < V) scores[t] = kNegInf;
+      rules.apply(scores, seqs[b], enc_rows[b], req.eos_token_ids, P + N);
       // First maximum wins, like torch.argmax.
       const int64_t best = std::max_element(scores.begin(), scores.end()) - scores.begin();
       next[b] = unfinished[b] ? best : req.pad_token_id;

@@ -48,8 +48,27 @@ struct DecodeInput {
   std::vector<Tensor>* hidden_states = nullptr;  // if set: HF's decoder_hidden_states tuple for these tokens
 };
 
+// Decoder-side generation settings beyond GenerationRequest (transformers' Whisper generate rules).
+struct DecoderPromptRules {
+  // The decoder's first tokens (empty: {decoder_start_token_id}), e.g. Whisper's
+  // <|startoftranscript|><|en|><|transcribe|><|notimestamps|> (HF forced_decoder_ids / init tokens).
+  std::vector<int64_t> decoder_prompt;
+  std::vector<int64_t> suppress_tokens;        // never chosen (HF SuppressTokensLogitsProcessor)
+  std::vector<int64_t> begin_suppress_tokens;  // not chosen as the first new token (SuppressTokensAtBegin...)
+};
+
+// What the encoder made of a model's encoder inputs.
+struct EncoderOutput {
+  Tensor hidden;             // last_hidden_state [B, S, D]
+  Tensor mask;               // [B, S] 0 = padding (undefined: none); what cross-attention masks
+  std::vector<int64_t> ids;  // text encoders: input_ids [B * S] (what encoder_no_repeat_ngram_size reads); else empty
+};
+
 class Seq2SeqLM : public Model {
  public:
+  // Runs the encoder on the HF encoder inputs of the model: input_ids/attention_mask through encode() by default;
+  // speech models override it (input_features). Appends HF's encoder_hidden_states when `hidden_states` is set.
+  virtual EncoderOutput encode_inputs(const TensorMap& inputs, std::vector<Tensor>* hidden_states);
   // Runs the encoder: input_ids i64 [B, S] (host), attention_mask [B, S] (undefined: all ones). Returns the
   // encoder's last_hidden_state; appends HF's encoder_hidden_states tuple when `hidden_states` is set.
   virtual Tensor encode(const Tensor& input_ids, const Tensor& attention_mask, std::vector<Tensor>* hidden_states) = 0;
@@ -68,7 +87,7 @@ class Seq2SeqLM : public Model {
   // Longest decoder sequence (learned position tables); 0 = unbounded.
   virtual int64_t max_decoder_positions() const { return 0; }
 
-  // HF forward (input_ids, attention_mask, decoder_input_ids[, decoder_attention_mask]): "logits" (or
+  // HF forward (encoder inputs, decoder_input_ids[, decoder_attention_mask]): "logits" (or
   // "last_hidden_state" without a head), "encoder_last_hidden_state", and with output_hidden_states
   // "decoder_hidden_states.i" / "encoder_hidden_states.i".
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override;
@@ -78,6 +97,9 @@ class Seq2SeqLM : public Model {
   // "generated_ids" [B, 1 + new] and "generated_logits" [B, new, V] (raw logits, before the processors).
   // Beam search: generation/beam_generate.h.
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override;
+  // The same from rules.decoder_prompt (prompt tokens kept in "generated_ids": [B, prompt + new]), also
+  // masking rules.suppress_tokens at every step and rules.begin_suppress_tokens at the first new token.
+  NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req, const DecoderPromptRules& rules);
   bool can_generate() const override { return has_lm_head(); }
 
  protected:

@@ -1,28 +1,21 @@
-// wav2vec 2.0, HuBERT and data2vec-audio (HF modeling_wav2vec2.py / modeling_hubert.py /
-// modeling_data2vec_audio.py): a convolutional waveform feature extractor, a feature projection, a
-// convolutional relative positional embedding and a post-LN (or "stable" pre-LN) transformer, with a CTC head.
+// wav2vec 2.0, HuBERT, data2vec-audio and WavLM (HF modeling_wav2vec2.py / modeling_hubert.py /
+// modeling_data2vec_audio.py / modeling_wavlm.py): a convolutional waveform feature extractor, a feature
+// projection, a convolutional relative positional embedding and a post-LN (or "stable" pre-LN) transformer
+// (WavLM: with a gated relative position bias), with a CTC head. Padded batches follow HF's attention_mask rules.
+#include <algorithm>
 #include <cmath>
 
 #include "models/encoder/bert.h"
-#include "ops/conv.h"
+#include "models/speech/conv1d.h"
 
 namespace ia::wav2vec2 {
 namespace {
 
 using layers::LayerNorm;
 using layers::Linear;
+using speech::conv1d;
 
-enum class Arch { Wav2Vec2, Hubert, Data2VecAudio };
-
-// torch.nn.Conv1d over [B, C, T] through the conv2d op.
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t groups) {
-  Conv2dArgs a;
-  a.stride_w = stride;
-  a.pad_left = a.pad_right = padding;
-  a.groups = groups;
-  Tensor y = ops::conv2d(x.unsqueeze(2), w.unsqueeze(2), b, a);
-  return y.squeeze(2);
-}
+enum class Arch { Wav2Vec2, Hubert, Data2VecAudio, WavLM };
 
 // LayerNorm over channels of [B, C, T].
 Tensor channel_layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
@@ -38,16 +31,52 @@ struct ConvLayer {
 struct EncoderLayer {
   Linear q, k, v, o, ff_in, ff_out;
   LayerNorm ln, final_ln;
+  // WavLM gate of the relative position bias: gru_rel_pos_linear [8, head_dim] and gru_rel_pos_const [heads].
+  Linear gru_rel_pos_linear;
+  Tensor gru_rel_pos_const;
 };
+
+const char* arch_prefix(Arch a) {
+  switch (a) {
+    case Arch::Wav2Vec2: return "Wav2Vec2";
+    case Arch::Hubert: return "Hubert";
+    case Arch::Data2VecAudio: return "Data2VecAudio";
+    case Arch::WavLM: return "WavLM";
+  }
+  return "";
+}
+
+const char* arch_base(Arch a) {
+  switch (a) {
+    case Arch::Wav2Vec2: return "wav2vec2";
+    case Arch::Hubert: return "hubert";
+    case Arch::Data2VecAudio: return "data2vec_audio";
+    case Arch::WavLM: return "wavlm";
+  }
+  return "";
+}
+
+// WavLMAttention._relative_positions_bucket: bidirectional buckets, exact below num_buckets / 4, logarithmic
+// (float32 math, truncated) up to max_distance.
+int64_t relative_position_bucket(int64_t relative, int64_t num_buckets, int64_t max_distance) {
+  const int64_t half = num_buckets / 2, max_exact = half / 2;
+  int64_t bucket = relative > 0 ? half : 0;
+  const int64_t a = relative < 0 ? -relative : relative;
+  if (a < max_exact) return bucket + a;
+  float large = std::log(static_cast<float>(a) / static_cast<float>(max_exact));
+  large = large / static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  large = large * static_cast<float>(half - max_exact);
+  const int64_t l = static_cast<int64_t>(static_cast<float>(max_exact) + large);
+  return bucket + std::min(l, half - 1);
+}
 
 class Wav2Vec2Like : public Model {
  public:
   Wav2Vec2Like(const ModelConfig& c, const WeightLoader& root, const std::string& cls, Arch arch) : arch_(arch) {
-    const std::string prefix = arch == Arch::Wav2Vec2 ? "Wav2Vec2" : arch == Arch::Hubert ? "Hubert" : "Data2VecAudio";
+    const std::string prefix = arch_prefix(arch);
     ctc_ = cls == prefix + "ForCTC";
     IA_CHECK(ctc_ || cls == prefix + "Model", ErrorKind::Unsupported, "unsupported: {}/{}", c.model_type(), cls);
-    const std::string base = arch == Arch::Wav2Vec2 ? "wav2vec2" : arch == Arch::Hubert ? "hubert" : "data2vec_audio";
-    const WeightLoader w = root.base(base);
+    const WeightLoader w = root.base(arch_base(arch));
     H_ = c.dim("hidden_size");
     heads_ = c.dim("num_attention_heads");
     const int64_t I = c.dim("intermediate_size"), n = c.dim("num_hidden_layers", 0, 1024);
@@ -57,6 +86,10 @@ class Wav2Vec2Like : public Model {
     ops::activation_op(act_);
     ops::activation_op(feat_act_);
     stable_ = c.flag_or("do_stable_layer_norm", false);
+    if (arch == Arch::WavLM) {
+      num_buckets_ = c.dim_or("num_buckets", 320, 2);
+      max_distance_ = c.dim_or("max_bucket_distance", 800, 1);
+    }
     IA_CHECK(H_ % heads_ == 0, ErrorKind::Format, "{}: hidden_size not divisible by num_attention_heads", c.source());
     IA_CHECK(!c.flag_or("use_weighted_layer_sum", false) || !ctc_, ErrorKind::Unsupported,
              "{}: unsupported use_weighted_layer_sum=true", c.source());
@@ -124,6 +157,12 @@ class Wav2Vec2Like : public Model {
       L.ff_in = Linear::load(l.pp("feed_forward").pp("intermediate_dense"), H_, I);
       L.ff_out = Linear::load(l.pp("feed_forward").pp("output_dense"), I, H_);
       L.final_ln = LayerNorm::load(l.pp("final_layer_norm"), H_, eps_);
+      if (arch == Arch::WavLM) {
+        const int64_t hd = H_ / heads_;
+        L.gru_rel_pos_linear = Linear::load(l.pp("attention").pp("gru_rel_pos_linear"), hd, 8);
+        L.gru_rel_pos_const = l.pp("attention").get("gru_rel_pos_const", {1, heads_, 1, 1}).view({heads_});
+        if (i == 0) rel_attn_embed_ = l.pp("attention").pp("rel_attn_embed").get("weight", {num_buckets_, heads_});
+      }
       layers_.push_back(std::move(L));
     }
     if (ctc_) {
@@ -136,10 +175,22 @@ class Wav2Vec2Like : public Model {
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override {
     auto it = inputs.find("input_values");
     IA_CHECK(it != inputs.end(), ErrorKind::InvalidArgument, "missing input 'input_values' ([batch, samples])");
-    Tensor x = it->second.to(DType::F32).to(projection_.weight.device());
+    const Device dev = projection_.weight.device();
+    Tensor x = it->second.to(DType::F32).to(dev);
     IA_CHECK(x.ndim() == 2, ErrorKind::InvalidArgument, "input_values must be [batch, samples], got {}", x.describe());
-    IA_CHECK(!inputs.count("attention_mask"), ErrorKind::Unsupported,
-             "unsupported: attention_mask for {} (padded audio batches)", model_type());
+    const int64_t B = x.dim(0);
+    std::vector<int64_t> sample_lengths;
+    if (auto m = inputs.find("attention_mask"); m != inputs.end() && m->second.defined()) {
+      const Tensor mask = m->second.to(Device::cpu()).to(DType::I64).contiguous();
+      IA_CHECK(mask.shape() == x.shape(), ErrorKind::InvalidArgument, "attention_mask {} does not match input_values {}",
+               mask.describe(), x.describe());
+      const std::vector<int64_t> mv = mask.to_vector<int64_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        int64_t n = 0;
+        for (int64_t t = 0; t < x.dim(1); ++t) n += mv[b * x.dim(1) + t] != 0;
+        sample_lengths.push_back(n);
+      }
+    }
     x = x.unsqueeze(1);  // [B, 1, L]
     for (const auto& L : convs_) {
       IA_CHECK(x.dim(2) >= L.weight.dim(2), ErrorKind::InvalidArgument,
@@ -154,12 +205,25 @@ class Wav2Vec2Like : public Model {
       x = ops::activation(x, feat_act_);
     }
     Tensor features = x.transpose(1, 2).contiguous();  // [B, T, C]
+    const int64_t T = features.dim(1);
+    // _get_feature_vector_attention_mask: the first conv-output-length frames of each row are real.
+    Tensor frame_mask;
+    if (!sample_lengths.empty()) {
+      std::vector<float> fm(B * T, 0.0f);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t n = output_length(sample_lengths[b]);
+        IA_CHECK(n >= 1, ErrorKind::InvalidArgument, "row {}: {} unpadded samples give no frame after the conv stack",
+                 b, sample_lengths[b]);
+        std::fill(fm.begin() + b * T, fm.begin() + b * T + std::min(n, T), 1.0f);
+      }
+      frame_mask = Tensor::from_vector<float>(fm, {B, T}).to(dev);
+    }
     Tensor normed = feat_norm_.weight.defined() ? feat_norm_(features) : features;
     Tensor h = projection_(normed);
+    if (frame_mask.defined()) h = ops::mul(h, frame_mask.unsqueeze(2));  // padded frames are zeroed
 
     // Convolutional positional embedding (same padding; an even kernel drops the last frame).
     Tensor p = h.transpose(1, 2).contiguous();  // [B, H, T]
-    const int64_t T = p.dim(2);
     for (size_t i = 0; i < pos_w_.size(); ++i) {
       p = conv1d(p, pos_w_[i], pos_b_[i], 1, pos_kernel_ / 2, pos_groups_);
       if (pos_kernel_ % 2 == 0) p = p.slice(2, 0, p.dim(2) - 1).contiguous();
@@ -171,15 +235,17 @@ class Wav2Vec2Like : public Model {
     if (!stable_) h = enc_ln_(h);
     AttentionArgs args;
     args.scale = 1.0f / std::sqrt(static_cast<float>(H_ / heads_));
+    if (frame_mask.defined()) args.key_mask = frame_mask;
+    const Tensor position_bias = arch_ == Arch::WavLM ? relative_position_bias(T) : Tensor();
     std::vector<Tensor> hs;
     for (const auto& L : layers_) {
       hs.push_back(h);
       if (stable_) {
         Tensor a = L.ln(h);
-        h = ops::add(h, attend(L, a, args));
+        h = ops::add(h, attend(L, a, args, position_bias));
         h = ops::add(h, L.ff_out(ops::activation(L.ff_in(L.final_ln(h)), act_)));
       } else {
-        h = L.ln(ops::add(h, attend(L, h, args)));
+        h = L.ln(ops::add(h, attend(L, h, args, position_bias)));
         h = L.final_ln(ops::add(h, L.ff_out(ops::activation(L.ff_in(h), act_))));
       }
     }
@@ -198,11 +264,42 @@ class Wav2Vec2Like : public Model {
     return out;
   }
 
+  // _get_feat_extract_output_lengths: floor((n - kernel) / stride) + 1 per conv layer.
+  int64_t output_length(int64_t n) const {
+    for (const auto& L : convs_) {
+      const int64_t k = L.weight.dim(2);
+      n = n < k ? 0 : (n - k) / L.stride + 1;
+    }
+    return n;
+  }
+
  private:
-  Tensor attend(const EncoderLayer& L, const Tensor& x, const AttentionArgs& args) const {
+  Tensor attend(const EncoderLayer& L, const Tensor& x, AttentionArgs args, const Tensor& position_bias) const {
+    if (position_bias.defined()) args.bias = gated_position_bias(L, x, position_bias);
     return L.o(layers::merge_heads(ops::attention(layers::split_heads(L.q(x), heads_),
                                                   layers::split_heads(L.k(x), heads_),
                                                   layers::split_heads(L.v(x), heads_), args)));
+  }
+
+  // WavLMAttention.compute_bias: rel_attn_embed[bucket(j - i)] as [1, heads, T, T] (layer 0's table, shared).
+  Tensor relative_position_bias(int64_t T) const {
+    std::vector<int64_t> buckets(T * T);
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < T; ++j) buckets[i * T + j] = relative_position_bucket(j - i, num_buckets_, max_distance_);
+    const Tensor ids = Tensor::from_vector<int64_t>(buckets, {T * T}).to(rel_attn_embed_.device());
+    return ops::embedding(rel_attn_embed_, ids).view({T, T, heads_}).permute({2, 0, 1}).unsqueeze(0).contiguous();
+  }
+
+  // The per-query gate of WavLM's position bias from the attention input x [B, T, H]:
+  // (a, b) = sigmoid(sum of 4-wide groups of gru_rel_pos_linear(x_head)), gate = a * (b * const - 1) + 2.
+  Tensor gated_position_bias(const EncoderLayer& L, const Tensor& x, const Tensor& position_bias) const {
+    const int64_t B = x.dim(0), T = x.dim(1), hd = H_ / heads_;
+    Tensor g = L.gru_rel_pos_linear(x.contiguous().view({B, T, heads_, hd}));     // [B, T, heads, 8]
+    g = ops::unary(UnaryOp::Sigmoid, ops::reduce(ReduceOp::Sum, g.view({B, T, heads_, 2, 4})));  // [B, T, heads, 2]
+    const Tensor a = g.slice(3, 0, 1), b = g.slice(3, 1, 2);
+    const Tensor bc = ops::scale(ops::mul(b, L.gru_rel_pos_const.view({1, 1, heads_, 1})), 1.0f, -1.0f);
+    const Tensor gate = ops::scale(ops::mul(a, bc), 1.0f, 2.0f).permute({0, 2, 1, 3});  // [B, heads, T, 1]
+    return ops::mul(gate, position_bias).contiguous();                                    // [B, heads, T, T]
   }
 
   // torch weight_norm over dim 2: weight[o, i, k] = g[k] * v[o, i, k] / ||v[:, :, k]||. Accepts the
@@ -224,7 +321,8 @@ class Wav2Vec2Like : public Model {
 
   Arch arch_;
   bool ctc_ = false, stable_ = false;
-  int64_t H_ = 0, heads_ = 0, pos_kernel_ = 0, pos_groups_ = 1;
+  int64_t H_ = 0, heads_ = 0, pos_kernel_ = 0, pos_groups_ = 1, num_buckets_ = 0, max_distance_ = 0;
+  Tensor rel_attn_embed_;
   float eps_ = 1e-5f;
   std::string act_, feat_act_;
   std::vector<ConvLayer> convs_;
@@ -246,5 +344,6 @@ IA_REGISTER_MODEL(wav2vec2, {"wav2vec2", "speech", {"Wav2Vec2ForCTC", "Wav2Vec2M
                              ia::wav2vec2::make<ia::wav2vec2::Arch::Wav2Vec2>})
 IA_REGISTER_MODEL(hubert, {"hubert", "speech", {"HubertForCTC", "HubertModel"},
                            ia::wav2vec2::make<ia::wav2vec2::Arch::Hubert>})
+IA_REGISTER_MODEL(wavlm, {"wavlm", "speech", {"WavLMForCTC", "WavLMModel"}, ia::wav2vec2::make<ia::wav2vec2::Arch::WavLM>})
 IA_REGISTER_MODEL(data2vec_audio, {"data2vec-audio", "speech", {"Data2VecAudioForCTC", "Data2VecAudioModel"},
                                    ia::wav2vec2::make<ia::wav2vec2::Arch::Data2VecAudio>})
