@@ -107,7 +107,7 @@ class BartModel : public seq2seq::Seq2SeqLM {
 
     const WeightLoader w = root.base("model");
     const WeightLoader enc = w.pp("encoder"), dec = w.pp("decoder");
-    if (w.has("shared.weight")) shared_ = Embedding::load(w.pp("shared"), vocab_, d_);
+    if (!var_.speech_encoder && w.has("shared.weight")) shared_ = Embedding::load(w.pp("shared"), vocab_, d_);
     if (!var_.speech_encoder)
       enc_embed_ = enc.has("embed_tokens.weight") ? Embedding::load(enc.pp("embed_tokens"), vocab_, d_) : shared_;
     dec_embed_ = dec.has("embed_tokens.weight") ? Embedding::load(dec.pp("embed_tokens"), target_vocab_, d_) : shared_;
