@@ -150,6 +150,7 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
            "generate: {} prompt + {} new tokens exceed the model's maximum of {} decoder positions", P, N, maxp);
 
   const EncoderOutput enc = encode_inputs(inputs, nullptr);
+  NamedTensors out;
   const int64_t B = enc.hidden.dim(0);
   const int64_t S = enc.ids.empty() ? 0 : static_cast<int64_t>(enc.ids.size()) / B;
   // The last new token is never fed back: the decoder consumes the prompt and N - 1 generated tokens.
