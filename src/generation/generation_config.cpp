@@ -19,7 +19,12 @@ const std::set<std::string>& ignored_keys() {
       "disable_compile", "trust_remote_code", "is_assistant", "num_assistant_tokens",
       "num_assistant_tokens_schedule", "assistant_confidence_threshold", "prompt_lookup_num_tokens",
       "max_matching_ngram_size", "assistant_early_exit", "assistant_lookbehind", "target_lookbehind",
-      "generation_kwargs", "token_healing", "watermarking_config", "dola_layers"};
+      "generation_kwargs", "token_healing", "watermarking_config", "dola_layers",
+      // WhisperGenerationMixin's own settings: read by the speech-recognition front-end (decoder prompt,
+      // language / task tokens), not by the shared generation loop.
+      "is_multilingual", "lang_to_id", "task_to_id", "no_timestamps_token_id", "alignment_heads",
+      "max_initial_timestamp_index", "prev_sot_token_id", "return_timestamps", "task", "language",
+      "condition_on_prev_tokens"};
   return k;
 }
 
@@ -33,7 +38,7 @@ bool feature_off(const std::string& key, const nlohmann::json& v) {
     return v == 0 || v == 0.0;
   if (key == "encoder_repetition_penalty") return v == 1.0;
   if (key == "guidance_scale") return v == 1.0;
-  if (key == "force_words_ids" || key == "forced_decoder_ids" || key == "sequence_bias" || key == "constraints" ||
+  if (key == "force_words_ids" || key == "sequence_bias" || key == "constraints" ||
       key == "exponential_decay_length_penalty")
     return v.is_array() ? v.empty() : false;
   return false;
@@ -42,7 +47,7 @@ bool feature_off(const std::string& key, const nlohmann::json& v) {
 const std::set<std::string>& unimplemented_keys() {
   static const std::set<std::string> k = {
       "num_beam_groups", "renormalize_logits", "typical_p", "epsilon_cutoff", "eta_cutoff", "diversity_penalty",
-      "penalty_alpha", "encoder_repetition_penalty", "guidance_scale", "force_words_ids", "forced_decoder_ids",
+      "penalty_alpha", "encoder_repetition_penalty", "guidance_scale", "force_words_ids",
       "sequence_bias", "constraints", "exponential_decay_length_penalty"};
   return k;
 }
@@ -79,6 +84,12 @@ GenerationConfig GenerationConfig::parse(const nlohmann::json& j, const std::str
     const std::string& k = it.key();
     const auto& v = it.value();
     if (k.rfind("_", 0) == 0 || ignored_keys().count(k)) continue;
+    if (k == "forced_decoder_ids") {
+      IA_CHECK(v.is_null() || v.is_array(), ErrorKind::Format, "{}: 'forced_decoder_ids' must be a list, got {}", src,
+               v.dump());
+      g.has_forced_decoder_ids = v.is_array() && !v.empty();
+      continue;
+    }
     if (unimplemented_keys().count(k)) {
       IA_CHECK(feature_off(k, v), ErrorKind::Unsupported, "{}: unsupported generation setting {}={}", src, k, v.dump());
       continue;
@@ -187,6 +198,8 @@ GenerationConfig GenerationConfig::parse(const nlohmann::json& j, const std::str
 }
 
 void GenerationConfig::apply(GenerationSettings& s, int64_t prompt_len) const {
+  IA_CHECK(!has_forced_decoder_ids, ErrorKind::Unsupported,
+           "unsupported generation setting forced_decoder_ids (only Whisper's decoder prompt uses it)");
   if (max_new_tokens) s.max_new_tokens = *max_new_tokens;
   else if (max_length) s.max_new_tokens = std::max<int64_t>(0, *max_length - prompt_len);
   s.sampling.do_sample = do_sample.value_or(false);

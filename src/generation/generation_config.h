@@ -28,6 +28,9 @@ struct GenerationConfig {
   std::optional<int64_t> forced_bos_token_id, decoder_start_token_id;
   std::vector<int64_t> forced_eos_token_ids, suppress_tokens, begin_suppress_tokens;
   std::vector<std::vector<int64_t>> bad_words_ids;
+  // HF forced_decoder_ids ([position, token or null] pairs): only a model that builds its decoder prompt from them
+  // (Whisper, through seq2seq::DecoderPromptRules) may generate with them; everything else refuses them.
+  bool has_forced_decoder_ids = false;
 
   // The file in `dir`, or an empty config when the directory has none. Throws Format/Unsupported.
   static GenerationConfig load_dir(const std::string& dir);

@@ -137,7 +137,11 @@ NamedTensors Seq2SeqLM::generate(const TensorMap& inputs, const GenerationReques
   IA_CHECK(req.max_new_tokens >= 0, ErrorKind::InvalidArgument, "generate: max_new_tokens {} < 0",
            req.max_new_tokens);
   const int64_t V = vocab_size(), N = req.max_new_tokens;
-  const generation::LogitsProcessors rules = generation::GenerationConfig::for_model(config_).processors(1);
+  const generation::GenerationConfig gc = generation::GenerationConfig::for_model(config_);
+  IA_CHECK(!gc.has_forced_decoder_ids || !prompt_rules.decoder_prompt.empty(), ErrorKind::Unsupported,
+           "unsupported: generation_config forced_decoder_ids for {}/{} (only Whisper's decoder prompt uses them)",
+           model_type_, hf_class_);
+  const generation::LogitsProcessors rules = gc.processors(1);
   const int64_t start = req.decoder_start_token_id >= 0 ? req.decoder_start_token_id : default_decoder_start_;
   const std::vector<int64_t> prompt = prompt_rules.decoder_prompt.empty() ? std::vector<int64_t>{start}
                                                                         : prompt_rules.decoder_prompt;
