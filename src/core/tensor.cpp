@@ -38,11 +38,34 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, size_t byte_offset, Shape shape
     : storage_(std::move(storage)), offset_(byte_offset), shape_(std::move(shape)), strides_(std::move(strides)),
       dtype_(dtype) {
   IA_CHECK(shape_.size() == strides_.size(), ErrorKind::InvalidArgument, "tensor rank mismatch");
+  // The view must lie inside its storage: [offset, offset + extent) with extent the byte past the last element.
+  if (!storage_) return;
+  uint64_t last = 0;  // element index of the farthest element
+  bool empty_view = false;
+  for (size_t i = 0; i < shape_.size(); ++i) {
+    IA_CHECK(shape_[i] >= 0 && strides_[i] >= 0, ErrorKind::InvalidArgument, "tensor view: negative size or stride in {} / {}",
+             shape_str(shape_), shape_str(strides_));
+    if (shape_[i] == 0) empty_view = true;
+    if (shape_[i] <= 1) continue;
+    const uint64_t span = static_cast<uint64_t>(shape_[i] - 1), st = static_cast<uint64_t>(strides_[i]);
+    IA_CHECK(st == 0 || span <= (UINT64_MAX / 16 - last) / st, ErrorKind::InvalidArgument,
+             "tensor view: shape {} with strides {} overflows", shape_str(shape_), shape_str(strides_));
+    last += span * st;
+  }
+  if (empty_view) return;
+  const uint64_t ds = dtype_size(dtype_);
+  const uint64_t need = (last + 1) * ds;
+  IA_CHECK(offset_ <= storage_->nbytes() && need <= storage_->nbytes() - offset_, ErrorKind::InvalidArgument,
+           "tensor view: shape {} ({}) at byte offset {} needs {} bytes but its storage holds {}", shape_str(shape_),
+           dtype_name(dtype_), offset_, need, storage_->nbytes());
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   const int64_t n = shape_numel(shape);
-  auto st = allocate_storage(device, static_cast<size_t>(n) * dtype_size(dtype));
+  const size_t ds = dtype_size(dtype);
+  IA_CHECK(static_cast<uint64_t>(n) <= SIZE_MAX / ds, ErrorKind::InvalidArgument, "empty: shape {} of {} overflows the size type",
+           shape_str(shape), dtype_name(dtype));
+  auto st = allocate_storage(device, static_cast<size_t>(n) * ds);
   return Tensor(std::move(st), 0, shape, dtype);
 }
 

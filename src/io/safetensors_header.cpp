@@ -70,7 +70,11 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, con
     IA_CHECK(info.end <= data_size, ErrorKind::Format,
              "{}: tensor '{}': data_offsets [{}, {}] out of range (data section is {} bytes)", path, name, info.begin,
              info.end, data_size);
-    const uint64_t want = numel * dtype_size(info.dtype);
+    // numel < 2^62 but numel * dtype_size can still wrap (an F32 shape of [2^62] is 2^64 bytes = 0 mod 2^64).
+    const uint64_t dsize = dtype_size(info.dtype);
+    IA_CHECK(numel <= UINT64_MAX / dsize, ErrorKind::Format, "{}: tensor '{}': shape {} x {} overflows the byte size",
+             path, name, fmt::format("[{}]", fmt::join(info.shape, ", ")), dt);
+    const uint64_t want = numel * dsize;
     IA_CHECK(want == info.end - info.begin, ErrorKind::Format,
              "{}: tensor '{}': shape {} x {} needs {} bytes but data_offsets span {}", path, name,
              fmt::format("[{}]", fmt::join(info.shape, ", ")), dt, want, info.end - info.begin);

@@ -48,3 +48,23 @@ TEST(Device, ParsesAndRejects) {
   EXPECT_THROW(Device::parse("tpu"), Error);
   EXPECT_THROW(Device::parse("cuda:x"), Error);
 }
+
+TEST(Tensor, SizesThatWrapAreRejected) {
+  // 2^61 f64 elements are 2^64 bytes: the product wraps to 0 in size_t.
+  EXPECT_THROW(Tensor::empty({int64_t(1) << 60, 2}, DType::F64), Error);
+  EXPECT_THROW(Tensor::empty({int64_t(1) << 62, 2}, DType::F32), Error);
+}
+
+TEST(Tensor, ViewsMustLieInsideTheirStorage) {
+  auto st = allocate_storage(Device::cpu(), 16);
+  EXPECT_NO_THROW(Tensor(st, 0, {4}, DType::F32));
+  EXPECT_NO_THROW(Tensor(st, 8, {2}, DType::F32));
+  EXPECT_NO_THROW(Tensor(st, 16, {0}, DType::F32));
+  EXPECT_THROW(Tensor(st, 0, {5}, DType::F32), Error);
+  EXPECT_THROW(Tensor(st, 12, {2}, DType::F32), Error);
+  EXPECT_NO_THROW(Tensor(st, 0, {2}, {3}, DType::F32));  // elements 0 and 3: exactly 16 bytes
+  EXPECT_THROW(Tensor(st, 0, {2}, {4}, DType::F32), Error);  // elements 0 and 4: 20 bytes
+  EXPECT_NO_THROW(Tensor(st, 0, {2, 2}, {0, 1}, DType::F32));  // broadcast rows
+  EXPECT_THROW(Tensor(st, 0, {3}, DType::F64), Error);
+  EXPECT_THROW(Tensor(st, 0, {2}, {int64_t(1) << 62}, DType::F32), Error);  // stride product overflows
+}

@@ -81,6 +81,13 @@ TEST(Safetensors, RejectsMalformedFiles) {
       {"negative_dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4, -1, "invalid dimension"},
       {"missing_fields", R"({"a":{"dtype":"F32"}})", 0, -1, "needs dtype, shape and data_offsets"},
       {"huge_shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4, -1, "overflows"},
+      // numel below the element cap whose byte size wraps to 0 (F32 [2^62] = 2^64 bytes) or to a small number.
+      {"byte_size_wraps_to_zero", R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0, -1,
+       "overflows the byte size"},
+      {"byte_size_wraps_f64", R"({"a":{"dtype":"F64","shape":[2305843009213693952,2],"data_offsets":[0,0]}})", 0, -1,
+       "overflows the byte size"},
+      {"byte_size_wraps_small", R"({"a":{"dtype":"I64","shape":[2305843009213693953],"data_offsets":[0,8]}})", 8, -1,
+       "overflows the byte size"},
   };
   for (const auto& c : cases) {
     auto path = write_raw(dir / (c.name + ".safetensors"), c.header, c.data, c.claimed);
