@@ -126,7 +126,16 @@ std::string ModelConfig::str_or(const std::string& key, const std::string& fallb
 ModelConfig ModelConfig::sub(const std::string& key) const {
   const auto& v = field(key);
   IA_CHECK(v.is_object(), ErrorKind::Format, "{}: field '{}' must be an object", source_, key);
-  return ModelConfig(v, source_ + ":" + key);
+  ModelConfig c(v, source_ + ":" + key);
+  c.compat_ = compat_;
+  return c;
+}
+
+void ModelConfig::set_transformers_compat(const std::string& version) {
+  IA_CHECK(version.empty() || version == kTransformersCompat, ErrorKind::Unsupported,
+           "{}: transformers {} semantics are not reproduced (supported: {} or the default, intended semantics)",
+           source_, version, kTransformersCompat);
+  compat_ = version;
 }
 
 }  // namespace ia

@@ -29,13 +29,25 @@ class ModelConfig {
   bool flag_or(const std::string& key, bool fallback) const;
   std::string str(const std::string& key) const;
   std::string str_or(const std::string& key, const std::string& fallback) const;
-  // A nested config ("text_config", "encoder", ...) as its own ModelConfig.
+  // A nested config ("text_config", "encoder", ...) as its own ModelConfig (it inherits transformers_compat).
   ModelConfig sub(const std::string& key) const;
+
+  // The semantics policy: the transformers release whose behaviour, known bugs included, the model reproduces
+  // (kTransformersCompat, used by `conformance`), or "" (the default) for the mathematically intended model.
+  // Where upstream fixed a quirk after that release, "" follows the fix. Set through LoadOptions.
+  const std::string& transformers_compat() const { return compat_; }
+  bool reproduces_transformers() const { return !compat_.empty(); }
+  // Throws Unsupported for a release whose behaviour is not reproduced (only "" and kTransformersCompat are).
+  void set_transformers_compat(const std::string& version);
 
  private:
   const nlohmann::json& field(const std::string& key) const;
   nlohmann::json j_;
   std::string source_;
+  std::string compat_;
 };
+
+// The transformers release the conformance goldens come from (4.48.0.dev0, upstream 9feae5fb).
+inline constexpr const char* kTransformersCompat = "4.48";
 
 }  // namespace ia

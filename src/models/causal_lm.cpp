@@ -100,7 +100,7 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   s.sampling.repetition_penalty = procs.repetition_penalty;
   procs.repetition_penalty = 1.0f;
   s.processors = procs;
-  s.hf_cache_compat = true;
+  s.hf_cache_compat = config().reproduces_transformers();
   s.pad_token_id = req.pad_token_id;
   s.return_logits = req.return_logits;
   auto r = generation::generate(*this, it->second, mask, s);

@@ -56,8 +56,9 @@ struct StepInput {
   Tensor position_ids;    // i64 [B, S]: positions of the new tokens
   bool last_logits_only = false;              // true: logits for the last position only -> [B, 1, V]
   std::vector<Tensor>* hidden_states = nullptr;  // if set: HF's hidden_states tuple for these tokens
-  // Reproduce transformers' cache quirks (e.g. Gemma-2's HybridCache sliding-window masking during decode)
-  // instead of the exact semantics. Set by CausalLM::generate (HF conformance), off in the native engine.
+  // Reproduce transformers.generate()'s cache quirks (e.g. Gemma-2's HybridCache sliding-window masking during
+  // decode) instead of the exact semantics. Set by generate() only for a model loaded with
+  // ModelConfig::transformers_compat (conformance); never on the default path.
   bool hf_cache_compat = false;
 };
 
@@ -92,7 +93,8 @@ class CausalLM : public Model {
   // HF forward: "logits" [B, S, V] and, with output_hidden_states, "hidden_states.i" exactly as HF returns them.
   NamedTensors forward(const TensorMap& inputs, const ForwardOptions& opts) override;
   // transformers.generate, greedy: "generated_ids" [B, P + new] and "generated_logits" [B, new, V]. Unset
-  // settings (eos_token_id) come from generation_config.json like HF; HF cache quirks are reproduced.
+  // settings (eos_token_id) come from generation_config.json like HF; HF cache quirks are reproduced
+  // only under ModelConfig::transformers_compat.
   // Sampling, stop strings and streaming: generation/generate.h.
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override;
   bool can_generate() const override { return true; }

@@ -75,6 +75,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   namespace fs = std::filesystem;
   IA_CHECK(fs::is_directory(dir), ErrorKind::NotFound, "{}: not a model directory", dir);
   ModelConfig config = ModelConfig::load((fs::path(dir) / "config.json").string());
+  config.set_transformers_compat(opts.transformers_compat);
   const std::string type = config.model_type();
   IA_CHECK(!type.empty(), ErrorKind::Format, "{}: missing required field 'model_type'", config.source());
   IA_CHECK(find_model_type(type) != nullptr, ErrorKind::Unsupported, "unsupported: {}/{}", type,

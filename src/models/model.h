@@ -75,6 +75,8 @@ struct LoadOptions {
   std::string hf_class;  // default: config.architectures[0], else the first class the implementation lists
   Device device = Device::cpu();
   bool strict = true;
+  // ModelConfig::transformers_compat: "" = the intended model; kTransformersCompat = transformers 4.48's behaviour.
+  std::string transformers_compat;
 };
 
 // Builds a model from an already-open checkpoint (throws Unsupported "unsupported: <type>/<class>").

@@ -146,6 +146,7 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
       LoadOptions lo;
       lo.hf_class = r.hf_class;
       lo.device = opts.device;
+      lo.transformers_compat = kTransformersCompat;  // the goldens are transformers 4.48's outputs, quirks included
       model = load_model(case_dir, lo);
     }
     auto t1 = std::chrono::steady_clock::now();

@@ -430,8 +430,9 @@ TestOutcome ModelTest::run(const TestOptions& o) {
       check("cached_decode", [&] {
         Tensor ids = *find_output(g, "generated_ids");
         HostTensor cached = HostTensor::of(*find_output(g, "generated_logits"));
-        // Causal LMs: the native engine (generation::generate), not generate()'s reproduction of transformers'
-        // cache quirks (RWKV's state broadcast, Mamba-2's chunked prefill), is what must equal a recompute.
+        // Causal LMs: generation::generate with plain settings, what `generate` / `bench-generate` run. Models
+        // are built with the default (intended) semantics, so no transformers quirk is on this path, and the
+        // tiny configs' windows and chunks are shorter than prompt + new tokens.
         if (auto* lm = dynamic_cast<CausalLM*>(model.get()); lm && prompt.count("input_ids")) {
           generation::GenerationSettings s;
           s.max_new_tokens = N;

@@ -132,7 +132,7 @@ class LlavaForConditionalGeneration : public Model {
     s.eos_token_ids = req.eos_token_ids.empty() ? default_eos_token_ids(config_) : req.eos_token_ids;
     s.pad_token_id = req.pad_token_id;
     s.return_logits = req.return_logits;
-    s.hf_cache_compat = true;
+    s.hf_cache_compat = config_.reproduces_transformers();
     s.prompt_embeds = merged_embeddings(inputs, ids, nullptr);
     auto m = inputs.find("attention_mask");
     LegacyDecode legacy(*lm_);

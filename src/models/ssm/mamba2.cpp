@@ -1,13 +1,16 @@
-// Mamba-2 (transformers 4.48 modeling_mamba2.py, torch_forward). Per layer the state holds the conv inputs
-// [B, conv_dim, K-1] and the SSM state [B, H, head_dim, N]. One-token cached steps are the plain recurrence.
-// Multi-token calls reproduce 4.48's chunked SSD exactly, including its quirks (verified against the goldens):
+// Mamba-2 (transformers modeling_mamba2.py, torch_forward). Per layer the state holds the conv inputs
+// [B, conv_dim, K-1] and the SSM state [B, H, head_dim, N].
+// Default (intended) semantics, as upstream after its fixes: dt = clamp(softplus(dt + dt_bias), time_step_limit)
+// and every call, prefill or one-token step, is the exact recurrence ops::selective_scan_ with head h reading
+// group h / (H / G) (repeat_interleave); prefill and token-by-token decode agree at any length.
+// ModelConfig::transformers_compat = 4.48 reproduces that release's torch_forward quirks (the conformance goldens):
 //  * dt = max(softplus(dt + dt_bias), time_step_min) on both paths (time_step_limit is not used);
 //  * the inter-chunk state pass reduces over the wrong axis: the state entering chunk c is
 //    f_c * local_c with f_c = sum_{z=c..n} exp(sum of A*dt over chunks c..z-1) and local_c the state chunk c-1
 //    builds from zero (local_0 = the carried state), and the final state is the last chunk's local state;
 //  * with n_groups > 1 the multi-token path maps head h to group h % G (B.repeat), the one-token path to
 //    h / (H / G) (expand).
-// Each chunk runs ops::selective_scan_ twice: from the entering state (outputs) and from zero (local state).
+// Each quirky chunk runs ops::selective_scan_ twice: from the entering state (outputs) and from zero (local state).
 #include <cmath>
 
 #include "models/layers.h"
@@ -51,7 +54,19 @@ class Mamba2LM : public CausalLM {
              heads_, groups_);
     // rms_norm / norm_before_gate are read but unused by transformers' torch_forward (always the gated RMSNorm,
     // gate before norm); so here.
-    dt_floor_ = c.number_or("time_step_min", 0.001);
+    quirks_ = c.reproduces_transformers();
+    if (quirks_) {
+      dt_lo_ = c.number_or("time_step_min", 0.001);
+    } else if (c.has("time_step_limit")) {
+      // [min, max]; a config written by Python may carry Infinity, which JSON cannot: a non-number means unbounded.
+      const auto& lim = c.json()["time_step_limit"];
+      IA_CHECK(lim.is_array() && lim.size() == 2, ErrorKind::Format, "{}: time_step_limit must be [min, max]",
+               c.source());
+      if (lim[0].is_number()) dt_lo_ = lim[0].get<double>();
+      if (lim[1].is_number()) dt_hi_ = lim[1].get<double>();
+      IA_CHECK(dt_lo_ <= dt_hi_, ErrorKind::Format, "{}: time_step_limit [{}, {}] is reversed", c.source(), dt_lo_,
+               dt_hi_);
+    }
     chunk_ = c.dim_or("chunk_size", 256, 1);
     conv_dim_ = inner_ + 2 * groups_ * state_;
     const bool use_bias = c.flag_or("use_bias", false), conv_bias = c.flag_or("use_conv_bias", true);
@@ -118,21 +133,26 @@ class Mamba2LM : public CausalLM {
     Tensor xs = xbc.slice(2, 0, inner_).contiguous().view({B, S, heads_, head_dim_});
     Tensor Bm = xbc.slice(2, inner_, inner_ + GN).contiguous().view({B, S, groups_, state_});
     Tensor Cm = xbc.slice(2, inner_ + GN, inner_ + 2 * GN).contiguous().view({B, S, groups_, state_});
-    if (!decode && groups_ > 1) {
+    const bool quirky_prefill = quirks_ && !decode;
+    if (quirky_prefill && groups_ > 1) {
       std::vector<Tensor> bs(heads_ / groups_, Bm), cs(heads_ / groups_, Cm);
       Bm = ops::concat(bs, 2);
       Cm = ops::concat(cs, 2);
     }
     dt = ops::unary(UnaryOp::Softplus, ops::add(dt, m.dt_bias));
-    dt = ops::binary(BinaryOp::Max, dt, Tensor::scalar(static_cast<float>(dt_floor_)).to(dt.device())).contiguous();
-    Tensor y = decode ? ops::selective_scan_(xs, dt, m.A, Bm, Cm, m.D, state.at(li, 1))
-                      : chunked_scan(xs, dt, m, Bm, Cm, state.at(li, 1));
+    if (dt_lo_ > 0.0)
+      dt = ops::binary(BinaryOp::Max, dt, Tensor::scalar(static_cast<float>(dt_lo_)).to(dt.device()));
+    if (std::isfinite(dt_hi_))
+      dt = ops::binary(BinaryOp::Min, dt, Tensor::scalar(static_cast<float>(dt_hi_)).to(dt.device()));
+    dt = dt.contiguous();
+    Tensor y = quirky_prefill ? chunked_scan(xs, dt, m, Bm, Cm, state.at(li, 1))
+                              : ops::selective_scan_(xs, dt, m.A, Bm, Cm, m.D, state.at(li, 1));
     y = y.view({B, S, inner_});
     y = m.norm(ops::mul(y, ops::unary(UnaryOp::Silu, gate)));
     return m.out_proj(y);
   }
 
-  // transformers 4.48's chunked SSD (see the file comment): outputs [B, S, H, P]; `state` becomes the last
+  // transformers 4.48's chunked SSD, quirks included (see the file comment): outputs [B, S, H, P]; `state` becomes the last
   // chunk's local state.
   Tensor chunked_scan(const Tensor& xs, const Tensor& dt, const Mixer& m, const Tensor& Bm, const Tensor& Cm,
                       Tensor& state) const {
@@ -172,7 +192,8 @@ class Mamba2LM : public CausalLM {
 
   int64_t hidden_, heads_, head_dim_, inner_, state_, groups_, kernel_, vocab_, conv_dim_;
   int64_t chunk_;
-  double dt_floor_;
+  bool quirks_ = false;
+  double dt_lo_ = 0.0, dt_hi_ = INFINITY;
   std::string act_;
   layers::Embedding embed_;
   std::vector<Block> blocks_;

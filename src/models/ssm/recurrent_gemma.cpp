@@ -3,12 +3,14 @@
 // attention with partial rotary embeddings, each followed by a gated MLP. Embeddings are scaled by
 // sqrt(hidden_size) rounded to bfloat16 (HF's `normalizer` buffer); logits are soft-capped.
 // State per layer: conv inputs [B, lru, K-1] + RG-LRU state [B, lru] (recurrent) or a key/value cache of the
-// state's capacity (attention). Local attention follows transformers 4.48:
-//  * cached path (forward(), native engine): a prefill of S > attention_window_size tokens keeps only the last
-//    `window` keys and masks them as if they were positions 0..window-1 (query i sees the first i+1 of them);
-//    later one-token steps see the last `window` positions (sliding window);
-//  * hf_cache_compat (CausalLM::generate): plain causal attention over every position, like the no-cache full
-//    forward that produced the generation goldens (HF's generate() fails for this class at 4.48).
+// state's capacity (attention). Local attention is, by default, what Griffin intends: every query, in a prefill
+// of any length or a one-token step, sees the last attention_window_size positions (itself included).
+// ModelConfig::transformers_compat = 4.48 reproduces that release instead:
+//  * forward(): a prefill of S > attention_window_size tokens keeps only the last `window` keys and masks them
+//    as if they were positions 0..window-1 (query i sees the first i+1 of them); later one-token steps see the
+//    last `window` positions;
+//  * generate() (StepInput::hf_cache_compat): plain causal attention over every position, like the no-cache
+//    full forward that produced the generation goldens (HF's generate() fails for this class at 4.48).
 #include <cmath>
 #include <cstring>
 
@@ -79,6 +81,7 @@ class RecurrentGemmaLM : public CausalLM {
     const double partial = c.number_or("partial_rotary_factor", 0.5);
     IA_CHECK(partial > 0.0 && std::fabs(1.0 / partial - std::round(1.0 / partial)) < 1e-9, ErrorKind::Unsupported,
              "{}: partial_rotary_factor {} must be 1/n", c.source(), partial);
+    quirks_ = c.reproduces_transformers();
     rot_dim_ = head_dim_ / static_cast<int64_t>(std::round(1.0 / partial));
     window_ = c.dim_or("attention_window_size", 2048, 1);
     IA_CHECK(lru_ % heads_ == 0, ErrorKind::Format, "{}: lru_width {} not a multiple of num_attention_heads {}",
@@ -218,7 +221,7 @@ class RecurrentGemmaLM : public CausalLM {
     args.causal = true;
     args.q_offset = past;
     int64_t first = 0;  // first key position attended
-    if (!hf_compat && past == 0 && S > window_) {
+    if (quirks_ && !hf_compat && past == 0 && S > window_) {
       first = S - window_;  // 4.48 prefill quirk: the last `window` keys, masked from slot 0
       args.q_offset = 0;
     } else if (!hf_compat) {
@@ -230,6 +233,7 @@ class RecurrentGemmaLM : public CausalLM {
   }
 
   int64_t hidden_, heads_, kv_heads_, head_dim_, lru_, kernel_, vocab_, rot_dim_, window_;
+  bool quirks_ = false;  // ModelConfig::reproduces_transformers()
   std::string act_;
   float softcap_, normalizer_;
   double theta_;

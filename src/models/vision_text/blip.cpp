@@ -156,7 +156,7 @@ class BlipForConditionalGeneration : public Model {
     s.eos_token_ids = {sep_};  // BLIP's generate passes eos_token_id = sep_token_id
     s.pad_token_id = pad_;
     s.return_logits = req.return_logits;
-    s.hf_cache_compat = true;
+    s.hf_cache_compat = config_.reproduces_transformers();
     const Tensor ones = layers::full_i64({B, image_embeds.dim(1)}, 1);
     s.new_state = [&](int64_t, int64_t capacity) { return text_->new_cross_state(image_embeds, ones, capacity); };
     auto r = generation::generate(*text_, prompt, mask, s);

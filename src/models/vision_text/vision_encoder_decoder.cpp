@@ -111,7 +111,7 @@ class VisionEncoderDecoder : public Model {
     s.eos_token_ids = req.eos_token_ids.empty() ? default_eos_token_ids(config_) : req.eos_token_ids;
     s.pad_token_id = req.pad_token_id;
     s.return_logits = req.return_logits;
-    s.hf_cache_compat = true;
+    s.hf_cache_compat = config_.reproduces_transformers();
     s.new_state = [&](int64_t, int64_t capacity) { return decoder_->new_cross_state(cross, Tensor(), capacity); };
     auto r = generation::generate(*decoder_, prompt, Tensor(), s);
     NamedTensors out;

@@ -1,6 +1,7 @@
-// State-space invariants on the state-space conformance cases in tests/data/conformance (tiny configs): a
-// prefill followed by one-token steps through the recurrent state gives the logits of a full recompute, at
-// every position; and the recurrent ops split over chunks equal one call over the whole sequence.
+// State-space invariants on the state-space conformance cases in tests/data/conformance (tiny configs), default
+// semantics: a prefill followed by one-token steps through the recurrent state gives the logits of a full
+// recompute at every position, at real positions and lengths beyond chunk_size / attention windows; and the
+// recurrent ops split over chunks equal one call over the whole sequence.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -68,12 +69,40 @@ double max_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
+// The new tokens at their real positions past..past+S-1 (every row unpadded).
 StepInput step_input(const Tensor& ids, int64_t past) {
   StepInput in;
   in.input_ids = ids;
   in.attention_mask = layers::full_i64({ids.dim(0), past + ids.dim(1)}, 1);
-  in.position_ids = layers::full_i64({ids.dim(0), ids.dim(1)}, 0);
+  std::vector<int64_t> pos;
+  for (int64_t b = 0; b < ids.dim(0); ++b)
+    for (int64_t t = 0; t < ids.dim(1); ++t) pos.push_back(past + t);
+  in.position_ids = Tensor::from_vector(pos, {ids.dim(0), ids.dim(1)});
   return in;
+}
+
+// A sequence long enough to cross Mamba-2's chunk boundaries and RecurrentGemma's attention window twice.
+int64_t invariant_length(const ModelConfig& cfg) {
+  int64_t S = 11;
+  if (cfg.has("chunk_size")) S = std::max<int64_t>(S, 2 * cfg.dim("chunk_size") + 3);
+  if (cfg.has("attention_window_size")) S = std::max<int64_t>(S, 2 * cfg.dim("attention_window_size") + 3);
+  return S;
+}
+
+// Prefill of the first half, then one-token steps, against one multi-token call over the whole sequence.
+void expect_stepwise_equals_full(CausalLM& lm, int64_t S) {
+  const int64_t B = 2, P = S / 2, V = lm.vocab_size();
+  Tensor ids = random_ids(B, S, V, 1234);
+  auto full_state = lm.new_state(B, S);
+  Tensor full = lm.step(*full_state, step_input(ids, 0));  // [B, S, V]
+  auto state = lm.new_state(B, S);
+  Tensor pre = lm.step(*state, step_input(ids.slice(1, 0, P).contiguous(), 0));
+  EXPECT_LT(max_diff(pre, full.slice(1, 0, P)), 1e-4);
+  for (int64_t t = P; t < S; ++t) {
+    Tensor one = lm.step(*state, step_input(ids.slice(1, t, t + 1).contiguous(), t));
+    EXPECT_LT(max_diff(one, full.slice(1, t, t + 1)), 1e-4) << "position " << t;
+  }
+  EXPECT_EQ(state->length(), S);
 }
 
 }  // namespace
@@ -81,30 +110,46 @@ StepInput step_input(const Tensor& ids, int64_t past) {
 TEST(SsmInvariants, HasCases) { EXPECT_FALSE(ssm_cases().empty()); }
 
 TEST(SsmInvariants, StepwiseStateEqualsFullRecompute) {
+  // The default (intended) semantics: any split of the sequence gives the same logits, beyond Mamba-2's
+  // chunk_size and RecurrentGemma's attention window too.
   for (const auto& dir : ssm_cases()) {
     SCOPED_TRACE(dir);
     auto lm = load_lm(dir);
     ASSERT_TRUE(lm);
-    // transformers 4.48 quirks reproduced for conformance make a multi-token call differ from token-by-token
-    // steps beyond Mamba-2's chunk_size (inter-chunk reduction) and RecurrentGemma's attention_window_size
-    // (prefill keeps only the last window keys), so the full recompute stays within those lengths.
-    const auto& cfg = lm->config();
-    int64_t S = 11;
-    if (cfg.model_type() == "mamba2") S = std::min<int64_t>(S, cfg.dim_or("chunk_size", 256, 1));
-    if (cfg.model_type() == "recurrent_gemma") S = std::min<int64_t>(S, cfg.dim_or("attention_window_size", 2048, 1));
-    const int64_t B = 2, P = S / 2, V = lm->vocab_size();
-    Tensor ids = random_ids(B, S, V, 1234);
-    auto full_state = lm->new_state(B, S);
-    Tensor full = lm->step(*full_state, step_input(ids, 0));  // [B, S, V]
-    auto state = lm->new_state(B, S);
-    Tensor pre = lm->step(*state, step_input(ids.slice(1, 0, P).contiguous(), 0));
-    EXPECT_LT(max_diff(pre, full.slice(1, 0, P)), 1e-4);
-    for (int64_t t = P; t < S; ++t) {
-      Tensor one = lm->step(*state, step_input(ids.slice(1, t, t + 1).contiguous(), t));
-      EXPECT_LT(max_diff(one, full.slice(1, t, t + 1)), 1e-4) << "position " << t;
-    }
-    EXPECT_EQ(state->length(), S);
+    expect_stepwise_equals_full(*lm, invariant_length(lm->config()));
   }
+}
+
+TEST(SsmInvariants, Mamba2GroupedHeadsStepwiseEqualsFull) {
+  // n_groups > 1: head h reads group h / (H / G) on every path (upstream's repeat_interleave).
+  const fs::path dir = fs::path(IA_TEST_DATA_DIR) / "conformance" / "mamba2";
+  ModelConfig base = ModelConfig::load((dir / "config.json").string());
+  nlohmann::json j = base.json();
+  j["n_groups"] = 2;
+  auto m = build_model(ModelConfig(j, "mamba2-n_groups-2"), WeightLoader::synthetic(7), "Mamba2ForCausalLM");
+  auto* lm = dynamic_cast<CausalLM*>(m.get());
+  ASSERT_TRUE(lm);
+  expect_stepwise_equals_full(*lm, invariant_length(lm->config()));
+}
+
+TEST(SsmInvariants, TransformersCompatReproducesTheChunkQuirk) {
+  // Under transformers_compat 4.48 Mamba-2's multi-token path is 4.48's chunked SSD, whose inter-chunk pass
+  // differs from the recurrence once a sequence spans several chunks; the default path does not.
+  const std::string dir = (fs::path(IA_TEST_DATA_DIR) / "conformance" / "mamba2").string();
+  LoadOptions compat;
+  compat.transformers_compat = kTransformersCompat;
+  auto quirky = load_model(dir, compat), exact = load_model(dir);
+  auto* q = dynamic_cast<CausalLM*>(quirky.get());
+  auto* e = dynamic_cast<CausalLM*>(exact.get());
+  ASSERT_TRUE(q && e);
+  const int64_t S = invariant_length(e->config());
+  Tensor ids = random_ids(1, S, e->vocab_size(), 99);
+  auto sq = q->new_state(1, S), se = e->new_state(1, S);
+  Tensor lq = q->step(*sq, step_input(ids, 0)), le = e->step(*se, step_input(ids, 0));
+  EXPECT_GT(max_diff(lq, le), 1e-3);
+  LoadOptions other;
+  other.transformers_compat = "4.40";
+  EXPECT_THROW(load_model(dir, other), Error);
 }
 
 TEST(SsmOps, ChunkedCallsEqualOneCall) {
