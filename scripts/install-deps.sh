@@ -8,7 +8,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
-  libonig-dev libsentencepiece-dev libutf8proc-dev
+  libonig-dev libutf8proc-dev nettle-dev
   libpng-dev libjpeg-dev libsndfile1-dev libsoxr-dev
   libfaiss-dev
   python3 chromium

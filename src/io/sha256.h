@@ -1,11 +1,14 @@
-// SHA-256 (FIPS 180-4): incremental hasher used to verify Hub LFS blobs and to hash IPFS blocks. Uses the
-// x86 SHA extensions when the CPU has them, a portable implementation otherwise.
+// SHA-256 (FIPS 180-4): incremental hasher used to verify Hub LFS blobs and to hash IPFS blocks. Nettle's
+// (Debian nettle-dev; it picks the x86 SHA extensions at run time): measured 1170-1190 MB/s against 960-1040 MB/s
+// for the hand-written SHA-NI version it replaced (256 MiB, this 2-core machine); OpenSSL 3 is the same speed.
 #pragma once
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <nettle/sha2.h>
 
 namespace ia {
 
@@ -19,10 +22,7 @@ class Sha256 {
   Sha256Digest finish();  // the hasher is spent afterwards
 
  private:
-  uint32_t state_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  sha256_ctx ctx_;
 };
 
 Sha256Digest sha256(const void* data, size_t n);
