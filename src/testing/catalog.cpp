@@ -746,12 +746,28 @@ void scale_object(json& c, int depth) {
     c["n_groups"] = g;
   }
   for (auto it = c.begin(); it != c.end(); ++it) scale_child(it.value(), depth);
+  // Once the towers are scaled: a text decoder cross-attending to the vision tower (BLIP) reads the vision width.
+  // (BlipTextConfig defaults encoder_hidden_size to 768, so BLIP configs often leave it out.)
+  const bool blip = c.contains("model_type") && c["model_type"] == "blip";
+  if (c.contains("text_config") && c["text_config"].is_object() &&
+      (blip || c["text_config"].contains("encoder_hidden_size")) && c.contains("vision_config") &&
+      c["vision_config"].is_object() && c["vision_config"].contains("hidden_size"))
+    c["text_config"]["encoder_hidden_size"] = c["vision_config"]["hidden_size"];
 }
 
 }  // namespace
 
 json make_tiny_config(const CatalogEntry& e) {
   json c = e.config;
+  // HF defaults the engine falls back to are made explicit first, so the scaling maps them into the tiny
+  // vocabulary like any written id (BlipTextConfig: bos [DEC] = 30522 of 30524, sep 102, pad 0).
+  if (e.model_type == "blip" && c.contains("text_config") && c["text_config"].is_object()) {
+    auto& tc = c["text_config"];
+    if (!tc.contains("vocab_size")) tc["vocab_size"] = 30524;
+    if (!tc.contains("bos_token_id")) tc["bos_token_id"] = 30522;
+    if (!tc.contains("sep_token_id")) tc["sep_token_id"] = 102;
+    if (!tc.contains("pad_token_id")) tc["pad_token_id"] = 0;
+  }
   scale_object(c, 0);
   c["model_type"] = e.model_type;
   c["architectures"] = json::array({e.architecture});

@@ -193,7 +193,10 @@ TensorMap VisionTextModelTest::recompute_inputs(const TensorMap& prompt, const T
 
 int64_t VisionTextModelTest::recompute_offset(const TensorMap& prompt) const {
   if (prompt.count("decoder_input_ids")) return prompt.at("decoder_input_ids").dim(1) - 1;
-  return prompt.count("input_ids") ? prompt.at("input_ids").dim(1) - 1 : 0;
+  if (!prompt.count("input_ids")) return 0;
+  // BLIP's generate drops the prompt's last token (the processor's [SEP]) before decoding.
+  const bool blip = entry_.architecture.find("Blip") != std::string::npos;
+  return prompt.at("input_ids").dim(1) - (blip ? 2 : 1);
 }
 
 // ---- speech -------------------------------------------------------------------------------------------------------
@@ -272,6 +275,16 @@ std::vector<ExpectedOutput> SpeechModelTest::expected_outputs(const std::vector<
   return {};
 }
 
+std::string SpeechModelTest::padding_variance() const {
+  if (entry_.model_type != "data2vec-audio") return "";
+  // Data2VecAudioPositionalConvEmbedding: padded frames are zeroed once, then several conv layers (each with a
+  // bias, LayerNorm and GELU) run over them, so from the second layer on the valid frames next to the padding
+  // read non-zero values that the row alone never sees.
+  return "HF's data2vec-audio is not padding-invariant (" +
+         std::to_string(int_or(cfg(), "num_conv_pos_embeddings", 5)) +
+         " stacked positional conv layers read the padded frames after the first)";
+}
+
 TensorMap SpeechModelTest::recompute_inputs(const TensorMap& prompt, const Tensor& ids) const {
   TensorMap in = prompt;
   in["decoder_input_ids"] = ids.slice(1, 0, ids.dim(1) - 1).contiguous();
@@ -290,28 +303,38 @@ bool MultimodalModelTest::batch_coupled(const std::string& output) const {
   return dual_encoder() && (output == "logits_per_image" || output == "logits_per_text");
 }
 
-TensorMap MultimodalModelTest::make_inputs(const std::vector<Row>& rows) const {
+int64_t MultimodalModelTest::image_token() const {
+  for (const char* k : {"image_token_index", "image_token_id"})
+    if (cfg().contains(k) && cfg()[k].is_number_integer()) return cfg()[k].get<int64_t>();
+  return -1;
+}
+
+int64_t MultimodalModelTest::image_tokens() const {
+  if (dual_encoder() || image_token() < 0) return 0;
+  // One placeholder per image feature, as the processors expand <image>: the vision tower's patches, plus its
+  // CLS position when vision_feature_select_strategy is "full" (LLaVA's "default" drops it).
+  const int64_t s = image_size(cfg());
+  const int64_t patch = cfg().contains("vision_config") ? int_or(cfg()["vision_config"], "patch_size", 8) : 8;
+  const bool full = cfg().value("vision_feature_select_strategy", std::string("default")) == "full";
+  return (s / patch) * (s / patch) + (full ? 1 : 0);
+}
+
+std::vector<Row> MultimodalModelTest::with_image_tokens(std::vector<Row> rows) const {
+  for (Row& r : rows) r.length += image_tokens();
+  return rows;
+}
+
+TensorMap MultimodalModelTest::make_inputs(const std::vector<Row>& text_rows) const {
   TensorMap in;
   const int64_t s = image_size(cfg()), c = channels(cfg());
+  const std::vector<Row> rows = with_image_tokens(text_rows);
   in["pixel_values"] = random_floats(rows, {c, s, s}, 23);
-  if (dual_encoder()) {
-    in["input_ids"] = token_ids(rows, pad_id());
-    in["attention_mask"] = attention_mask(rows);
-    return in;
-  }
   Tensor ids = token_ids(rows, pad_id());
-  // Image placeholder tokens first, as the processors lay them out: one per vision patch.
-  int64_t image_token = -1;
-  for (const char* k : {"image_token_index", "image_token_id"})
-    if (cfg().contains(k) && cfg()[k].is_number_integer()) image_token = cfg()[k].get<int64_t>();
-  if (image_token >= 0) {
-    int64_t patch = 8;
-    if (cfg().contains("vision_config")) patch = int_or(cfg()["vision_config"], "patch_size", 8);
-    const int64_t n = std::min<int64_t>((s / patch) * (s / patch), ids.dim(1) - 1);
-    int64_t* p = ids.data<int64_t>();
-    for (int64_t b = 0; b < ids.dim(0); ++b)
-      for (int64_t t = 0; t < n; ++t) p[b * ids.dim(1) + t] = image_token;
-  }
+  // Image placeholder tokens first, as the processors lay them out, then the row's text tokens.
+  const int64_t n = image_tokens();
+  int64_t* p = ids.data<int64_t>();
+  for (int64_t b = 0; b < ids.dim(0); ++b)
+    for (int64_t t = 0; t < n; ++t) p[b * ids.dim(1) + t] = image_token();
   in["input_ids"] = ids;
   in["attention_mask"] = attention_mask(rows);
   return in;
@@ -321,7 +344,7 @@ std::vector<ExpectedOutput> MultimodalModelTest::expected_outputs(const std::vec
   const int64_t B = static_cast<int64_t>(rows.size());
   if (dual_encoder()) return {{"logits_per_image", {B, B}}, {"logits_per_text", {B, B}}};
   if (suffix() == "ForConditionalGeneration" || suffix() == "ForCausalLM")
-    return {{"logits", {B, max_len(rows), vocab()}}};
+    return {{"logits", {B, max_len(with_image_tokens(rows)), vocab()}}};
   return {};
 }
 

@@ -74,6 +74,9 @@ class ModelTest {
   virtual std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const { return {}; }
   // Outputs that mix batch rows by definition (contrastive logits): excluded from the invariance check.
   virtual bool batch_coupled(const std::string& output) const { return false; }
+  // Why HF itself gives a padded row different outputs from the row alone ("" = it does not): the
+  // padding_invariance check is then reported as skipped with this reason.
+  virtual std::string padding_variance() const { return ""; }
   // Generation: the prompt inputs, and the forward inputs that recompute the logits of generated ids.
   virtual TensorMap prompt_inputs(const std::vector<Row>& rows) const { return make_inputs(rows); }
   virtual TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const;
@@ -183,6 +186,7 @@ class SpeechModelTest : public ModelTest {
   std::vector<ExpectedOutput> expected_outputs(const std::vector<Row>& rows) const override;
   std::vector<Row> batch_rows() const override;
   bool batch_coupled(const std::string& output) const override;
+  std::string padding_variance() const override;
   TensorMap recompute_inputs(const TensorMap& prompt, const Tensor& generated_ids) const override;
   int64_t recompute_offset(const TensorMap&) const override { return 0; }
 };
@@ -203,6 +207,11 @@ class MultimodalModelTest : public ModelTest {
   std::string pipeline_check(const TestOptions& o) const;
   // An image-text dual encoder (CLIPModel, SiglipModel, ...): a "...Model" class with both towers.
   bool dual_encoder() const;
+  // The config's image placeholder id (-1: none) and how many placeholders one image expands to.
+  int64_t image_token() const;
+  int64_t image_tokens() const;
+  // Text rows lengthened by the image placeholders that precede their text.
+  std::vector<Row> with_image_tokens(std::vector<Row> rows) const;
 };
 
 // denoiser step: latents + timestep + text conditioning -> predicted noise of the latent shape
