@@ -159,7 +159,18 @@ class ExprParser {
   }
   void next() { ++p_; }
 
+  // Counts the parser's recursion (parenthesised, unary and ternary nesting) against kMaxTemplateNesting.
+  struct Nest {
+    ExprParser& p;
+    explicit Nest(ExprParser& parser) : p(parser) {
+      if (++p.depth_ > kMaxTemplateNesting)
+        template_error(p.line_, fmt::format("expression nested deeper than {} levels", kMaxTemplateNesting));
+    }
+    ~Nest() { --p.depth_; }
+  };
+
   ExprP ternary() {
+    Nest guard(*this);
     ExprP a = or_expr();
     if (is_name("if")) {
       next();
@@ -263,6 +274,7 @@ class ExprParser {
     return a;
   }
   ExprP unary() {
+    Nest guard(*this);
     if (is_op("-")) {
       next();
       auto e = mk(Expr::Neg, line_);
@@ -429,6 +441,7 @@ class ExprParser {
   std::vector<Tok> t_;
   size_t p_ = 0;
   int line_;
+  int depth_ = 0;
 };
 
 struct Node {
@@ -837,8 +850,14 @@ class Renderer {
   void run(const std::vector<Node>& nodes, std::string& out) {
     for (auto& n : nodes) {
       switch (n.kind) {
-        case Node::Text: out += n.text; break;
-        case Node::Out: out += to_str(eval(*n.exprs[0])); break;
+        case Node::Text:
+          out += n.text;
+          check_output(n.line, out);
+          break;
+        case Node::Out:
+          out += to_str(eval(*n.exprs[0]));
+          check_output(n.line, out);
+          break;
         case Node::If: {
           size_t k = 0;
           for (; k < n.exprs.size(); ++k) {
@@ -867,6 +886,24 @@ class Renderer {
   }
 
  private:
+  static void check_output(int line, const std::string& out) {
+    if (out.size() > kMaxTemplateOutputBytes)
+      template_error(line, fmt::format("rendered output exceeds the {} byte limit", kMaxTemplateOutputBytes));
+  }
+  // Every loop iteration and range() item counts against kMaxTemplateIterations for the whole render.
+  void count_iterations(int line, int64_t n) {
+    if (n > kMaxTemplateIterations - iterations_)
+      template_error(line, fmt::format("more than {} loop iterations / range items", kMaxTemplateIterations));
+    iterations_ += n;
+  }
+  static Val checked(int line, Val v) {
+    if (v.j.is_string() && v.j.get_ref<const std::string&>().size() > kMaxTemplateOutputBytes)
+      template_error(line, fmt::format("a string value exceeds the {} byte limit", kMaxTemplateOutputBytes));
+    if (v.j.is_array() && v.j.size() > kMaxTemplateListItems)
+      template_error(line, fmt::format("a list value exceeds {} items", kMaxTemplateListItems));
+    return v;
+  }
+
   void run_for(const Node& n, std::string& out) {
     Val it = eval(*n.exprs[0]);
     std::vector<J> items;
@@ -886,6 +923,7 @@ class Renderer {
       return;
     }
     for (size_t i = 0; i < items.size(); ++i) {
+      count_iterations(n.line, 1);
       scopes_.emplace_back();
       auto& sc = scopes_.back();
       if (n.names.size() == 1) {
@@ -923,6 +961,15 @@ class Renderer {
   static Val val(J j) { return Val{std::move(j), false}; }
 
   Val eval(const Expr& e) {
+    // Left-deep operator chains (a ~ b ~ c ...) are parsed by loops but evaluated recursively.
+    struct Depth {
+      int& d;
+      Depth(int& depth, int line) : d(depth) {
+        if (++d > 4 * kMaxTemplateNesting)
+          template_error(line, fmt::format("expression evaluation nested deeper than {} levels", 4 * kMaxTemplateNesting));
+      }
+      ~Depth() { --d; }
+    } depth(eval_depth_, e.line);
     switch (e.kind) {
       case Expr::Lit: return e.negate ? undef() : val(e.value);
       case Expr::Var: {
@@ -1044,8 +1091,16 @@ class Renderer {
       std::vector<int64_t> a;
       for (auto& k : e.kids) a.push_back(eval(*k).j.get<int64_t>());
       int64_t lo = a.size() > 1 ? a[0] : 0, hi = a.size() > 1 ? a[1] : (a.empty() ? 0 : a[0]), st = a.size() > 2 ? a[2] : 1;
+      if (st == 0) template_error(e.line, "range() arg 3 must not be zero");
+      // Python's len(range(lo, hi, st)), in 128 bits so no bound overflows.
+      const __int128 span = st > 0 ? __int128(hi) - lo : __int128(lo) - hi;
+      const __int128 step = st > 0 ? __int128(st) : -__int128(st);
+      const __int128 count = span <= 0 ? 0 : (span + step - 1) / step;
+      if (count > kMaxTemplateIterations)
+        template_error(e.line, fmt::format("range() of more than {} items", kMaxTemplateIterations));
+      count_iterations(e.line, static_cast<int64_t>(count));
       J out = J::array();
-      for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) out.push_back(i);
+      for (int64_t k = 0; k < static_cast<int64_t>(count); ++k) out.push_back(static_cast<int64_t>(lo + __int128(k) * st));
       return val(out);
     }
     unsupported(e.line, fmt::format("function '{}'", e.name));
@@ -1247,7 +1302,7 @@ class Renderer {
     Val a = eval(*e.kids[0]), b = eval(*e.kids[1]);
     if (op == "==") return val(equal(a, b));
     if (op == "!=") return val(!equal(a, b));
-    if (op == "~") return val(to_str(a) + to_str(b));
+    if (op == "~") return checked(e.line, val(to_str(a) + to_str(b)));
     if (op == "in" || op == "not in") {
       bool r = false;
       if (b.j.is_string()) r = b.j.get<std::string>().find(to_str(a)) != std::string::npos;
@@ -1266,8 +1321,11 @@ class Renderer {
       return val(r);
     }
     if (op == "+") {
-      if (a.j.is_string() && b.j.is_string()) return val(a.j.get<std::string>() + b.j.get<std::string>());
+      if (a.j.is_string() && b.j.is_string()) return checked(e.line, val(a.j.get<std::string>() + b.j.get<std::string>()));
       if (a.j.is_array() && b.j.is_array()) {
+        checked(e.line, val(J::array()));
+        if (a.j.size() + b.j.size() > kMaxTemplateListItems)
+          template_error(e.line, fmt::format("a list value exceeds {} items", kMaxTemplateListItems));
         J r = a.j;
         for (auto& x : b.j) r.push_back(x);
         return val(r);
@@ -1296,8 +1354,12 @@ class Renderer {
       }
     }
     if (op == "*" && a.j.is_string() && b.j.is_number_integer()) {
+      const std::string& unit = a.j.get_ref<const std::string&>();
+      const int64_t times = b.j.get<int64_t>();
+      if (times > 0 && !unit.empty() && static_cast<uint64_t>(times) > kMaxTemplateOutputBytes / unit.size())
+        template_error(e.line, fmt::format("string repetition beyond the {} byte limit", kMaxTemplateOutputBytes));
       std::string r;
-      for (int64_t i = 0; i < b.j.get<int64_t>(); ++i) r += a.j.get<std::string>();
+      for (int64_t i = 0; i < times; ++i) r += unit;
       return val(r);
     }
     template_error(e.line, fmt::format("unsupported operand types for {}: {} and {}", op,
@@ -1305,6 +1367,8 @@ class Renderer {
   }
 
   std::vector<std::map<std::string, J>> scopes_;
+  int64_t iterations_ = 0;
+  int eval_depth_ = 0;
 };
 
 }  // namespace

@@ -9,6 +9,13 @@
 
 namespace ia::text {
 
+// Bounds on what a (downloaded, untrusted) template may make the renderer do; past them render() throws
+// InvalidArgument naming the limit.
+inline constexpr size_t kMaxTemplateOutputBytes = size_t(16) << 20;  // rendered text, and any one string value
+inline constexpr int64_t kMaxTemplateIterations = 1000000;          // loop iterations + range() items per render
+inline constexpr size_t kMaxTemplateListItems = 1000000;            // items of any one list value
+inline constexpr int kMaxTemplateNesting = 256;                      // expression nesting (parse and evaluation)
+
 class ChatTemplate {
  public:
   explicit ChatTemplate(const std::string& source);

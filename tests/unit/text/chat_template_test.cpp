@@ -92,3 +92,55 @@ TEST(ChatTemplate, WhitespaceControlAndScoping) {
 
 }  // namespace
 }  // namespace ia::text::testing
+
+namespace ia::text::testing {
+
+namespace {
+// The message of the error `render` throws ("" if none).
+std::string render_error(const std::string& src) {
+  try {
+    ChatTemplate(src).render(OJ::object());
+  } catch (const ia::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(ChatTemplate, UntrustedTemplatesAreBounded) {
+  // range(a, b, 0): Python raises ValueError; before the fix a > b looped forever.
+  EXPECT_NE(render_error("{% for i in range(5, 0, 0) %}x{% endfor %}").find("must not be zero"), std::string::npos);
+  EXPECT_NE(render_error("{{ range(1, 2, 0) }}").find("must not be zero"), std::string::npos);
+  // Huge ranges and loops are refused before allocating.
+  EXPECT_NE(render_error("{% for i in range(9223372036854775807) %}{% endfor %}").find("range() of more than"),
+            std::string::npos);
+  EXPECT_NE(render_error("{% for i in range(-9223372036854775807, 9223372036854775807, 3) %}{% endfor %}")
+                .find("range() of more than"),
+            std::string::npos);
+  EXPECT_NE(render_error("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(2) %}{% endfor %}"
+                         "{% endfor %}{% endfor %}")
+                .find("loop iterations"),
+            std::string::npos);
+  // String repetition and doubling concatenation stop at the byte limit.
+  EXPECT_NE(render_error("{{ 'ab' * 9223372036854775807 }}").find("string repetition"), std::string::npos);
+  EXPECT_NE(render_error("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+                         "{% endfor %}{{ ns.s }}")
+                .find("byte limit"),
+            std::string::npos);
+  EXPECT_NE(render_error("{% for i in range(200000) %}{{ 'x' * 100 }}{% endfor %}")
+                .find("rendered output exceeds"),
+            std::string::npos);
+  // Deep nesting is an error, not a stack overflow.
+  EXPECT_NE(render_error("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}").find("nested deeper"),
+            std::string::npos);
+  EXPECT_NE(render_error("{{ " + std::string(100000, '-') + "1 }}").find("nested deeper"), std::string::npos);
+  std::string chain = "{{ 'a'";
+  for (int i = 0; i < 100000; ++i) chain += " ~ 'a'";
+  EXPECT_NE(render_error(chain + " }}").find("nested deeper"), std::string::npos);
+  // Within the limits, the Python results.
+  EXPECT_EQ(ChatTemplate("{{ range(10, 0, -3) | list }}").render(OJ::object()), "[10, 7, 4, 1]");
+  EXPECT_EQ(ChatTemplate("{{ range(0, 10, 4) | list }}|{{ range(3, 1) | list }}").render(OJ::object()), "[0, 4, 8]|[]");
+  EXPECT_EQ(ChatTemplate("{{ 'ab' * 3 }}{{ 'x' * -1 }}").render(OJ::object()), "ababab");
+}
+
+}  // namespace ia::text::testing
