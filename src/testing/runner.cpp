@@ -242,6 +242,15 @@ pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>
     args.push_back("--reference");
     args.push_back(r.str());
   }
+  // Everything the child needs is built before fork(): between fork and exec the child of this multithreaded
+  // process only makes async-signal-safe calls (no allocation, no locks).
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const char* err_file = err_path.c_str();
+  const char* exe = o.self_exe.c_str();
+  const bool limit_memory = o.memory_limit_mb > 0 && j.backend.device.is_cpu() && !kSanitized;
+  const rlim_t limit_bytes = static_cast<rlim_t>(o.memory_limit_mb) * 1024 * 1024;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   IA_CHECK(pid >= 0, ErrorKind::Io, "fork failed: {}", std::strerror(errno));
@@ -250,7 +259,7 @@ pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>
     // A runner killed with SIGKILL cannot reap its children: they die with it instead of running on unrecorded.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
@@ -260,15 +269,11 @@ pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>
     setrlimit(RLIMIT_CORE, &core);
     // GPU runtimes reserve large virtual ranges: the address-space limit only applies to CPU tests (and not at
     // all in sanitizer builds, whose shadow memory is terabytes of address space).
-    if (o.memory_limit_mb > 0 && j.backend.device.is_cpu() && !kSanitized) {
-      const rlim_t bytes = static_cast<rlim_t>(o.memory_limit_mb) * 1024 * 1024;
-      rlimit as{bytes, bytes};
+    if (limit_memory) {
+      rlimit as{limit_bytes, limit_bytes};
       setrlimit(RLIMIT_AS, &as);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(o.self_exe.c_str(), argv.data());
+    execv(exe, argv.data());
     _exit(127);
   }
   return pid;
