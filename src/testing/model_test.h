@@ -52,6 +52,12 @@ struct ExpectedOutput {
   std::vector<int64_t> shape;  // -1: any size
 };
 
+// The cross_backend check's limit on NMSE = sum (a - b)^2 / sum b^2 between a backend's whole-model outputs
+// and the CPU's, by the dtype the outputs are computed in. llama.cpp's test-backend-ops allows 1e-7 per op
+// in fp32 (5e-4 for matmul-heavy ops in half precision); a tiny model chains some tens of ops whose rounding
+// errors add up, so fp32 gets 1e-6 (TF32 must be off) and bf16/f16 1e-3.
+double agreement_nmse_limit(DType dtype);
+
 class ModelTest {
  public:
   using NamedCheck = std::pair<std::string, std::function<std::string()>>;
