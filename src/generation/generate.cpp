@@ -17,6 +17,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+NamedTensors GenerationOutput::named(bool with_logits) const {
+  NamedTensors out;
+  out.emplace_back("generated_ids", ids);
+  if (with_logits) out.emplace_back("generated_logits", logits);
+  return out;
+}
+
 GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
                           const GenerationSettings& s) {
   IA_CHECK(input_ids.defined() && input_ids.ndim() == 2, ErrorKind::InvalidArgument,

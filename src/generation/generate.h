@@ -45,6 +45,8 @@ struct GenerationOutput {
   std::vector<std::string> finish_reason;  // per row: "eos", "stop_string", "length"
   double prefill_seconds = 0.0;  // time in model steps only (no sampling, no tokenization)
   std::vector<double> decode_step_seconds;
+  // What Model::generate returns: "generated_ids", and "generated_logits" when asked for.
+  NamedTensors named(bool with_logits) const;
 };
 
 // input_ids i64 [B, P] (left-padded when rows differ), attention_mask [B, P] (optional: all ones).

@@ -93,7 +93,6 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   const auto gc = generation::GenerationConfig::for_model(config());
   std::vector<int64_t> eos = req.eos_token_ids.empty() ? gc.eos_token_ids : req.eos_token_ids;
   generation::LogitsProcessors procs = gc.processors(P);
-  NamedTensors out;
   generation::GenerationSettings s;
   s.max_new_tokens = req.max_new_tokens;
   s.eos_token_ids = eos;
@@ -103,10 +102,7 @@ NamedTensors CausalLM::generate(const TensorMap& inputs, const GenerationRequest
   s.hf_cache_compat = config().reproduces_transformers();
   s.pad_token_id = req.pad_token_id;
   s.return_logits = req.return_logits;
-  auto r = generation::generate(*this, it->second, mask, s);
-  out.emplace_back("generated_ids", r.ids);
-  if (req.return_logits) out.emplace_back("generated_logits", r.logits);
-  return out;
+  return generation::generate(*this, it->second, mask, s).named(req.return_logits);
 }
 
 }  // namespace ia

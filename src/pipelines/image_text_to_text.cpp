@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "pipelines/vision_model.h"
 #include "pipelines/vision_text.h"
 #include "text/chat_template.h"
 #include "vision/llava_processor.h"
@@ -63,7 +64,7 @@ nlohmann::json run(const RunContext& ctx, const std::vector<nlohmann::json>& inp
              "{{\"image\": F, \"text\": ...}}), got {}",
              input.dump());
     std::vector<vision::ImageU8> images;
-    for (const auto& v : image_inputs(input)) images.push_back(read_input_image(v));
+    for (const auto& v : image_inputs(input)) images.push_back(input_image("image-text-to-text", v));
     IA_CHECK(!images.empty(), ErrorKind::InvalidArgument, "image-text-to-text: no image given");
     nlohmann::ordered_json messages;
     const nlohmann::json& text = input["text"];

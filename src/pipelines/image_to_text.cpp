@@ -1,6 +1,7 @@
 // `run image-to-text`: transformers' ImageToTextPipeline for the captioning models (VisionEncoderDecoder /
 // TrOCR, BLIP): image file -> image processor -> generate -> [{"generated_text": ...}] per image. An optional
 // `prompt` parameter conditions BLIP's caption (VisionEncoderDecoder does not support one, as in HF).
+#include "pipelines/vision_model.h"
 #include "pipelines/vision_text.h"
 
 namespace ia::pipelines {
@@ -20,7 +21,7 @@ nlohmann::json run(const RunContext& ctx, const std::vector<nlohmann::json>& inp
   nlohmann::json out = nlohmann::json::array();
   for (const auto& input : inputs) {
     TensorMap in;
-    in["pixel_values"] = m.processor.preprocess(std::vector<vision::ImageU8>{read_input_image(input)});
+    in["pixel_values"] = m.processor.preprocess(std::vector<vision::ImageU8>{input_image("image-to-text", input)});
     int64_t prompt_len = 1;
     if (!prompt.empty()) {
       const auto enc = m.tokenizer.encode(prompt);

@@ -27,7 +27,8 @@ struct VisionModel {
                                                   const TensorMap& extra = {}) const;
 };
 
-// The image of an input: a path string, or an object's "image" path; read as RGB.
+// The image of an input: a path string, or an object's "image" path; read as RGB (vision::read_image, whose
+// errors name the file). Every image task reads its inputs through this.
 vision::ImageU8 input_image(const std::string& task, const nlohmann::json& input);
 
 }  // namespace ia::pipelines

@@ -25,16 +25,6 @@ VisionTextModel VisionTextModel::load(const RunContext& ctx) {
   return VisionTextModel{std::move(model), text::Tokenizer::from_dir(dir), vision::ImageProcessor::from_json(pj)};
 }
 
-vision::ImageU8 read_input_image(const nlohmann::json& value) {
-  const nlohmann::json* v = &value;
-  if (value.is_object() && value.contains("image")) v = &value["image"];
-  IA_CHECK(v->is_string() && !v->get<std::string>().empty(), ErrorKind::InvalidArgument,
-           "expected an image file path, got {}", value.dump());
-  const std::string path = v->get<std::string>();
-  IA_CHECK(fs::is_regular_file(path), ErrorKind::NotFound, "{}: no such image file", path);
-  return vision::read_image(path);
-}
-
 GenerationRequest generation_request(const RunContext& ctx, int64_t prompt_len) {
   IA_CHECK(ctx.param_int("num_beams", 1) == 1, ErrorKind::Unsupported,
            "unsupported: num_beams {} for vision-language generation (greedy only)", ctx.param_int("num_beams", 1));

@@ -21,8 +21,6 @@ struct VisionTextModel {
   static VisionTextModel load(const RunContext& ctx);
 };
 
-// An input image: a file path (a JSON string, or the "image" of an object). Errors name the file.
-vision::ImageU8 read_input_image(const nlohmann::json& value);
 // Greedy settings for one generate call: max_new_tokens from the run (else generation_config.json's
 // max_new_tokens, else its max_length, default 20, minus prompt_len). Beam search and sampling are rejected
 // with Unsupported until the shared implementations serve these models.

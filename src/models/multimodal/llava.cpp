@@ -137,10 +137,7 @@ class LlavaForConditionalGeneration : public Model {
     auto m = inputs.find("attention_mask");
     LegacyDecode legacy(*lm_);
     auto r = generation::generate(legacy, ids, m != inputs.end() ? m->second : Tensor(), s);
-    NamedTensors out;
-    out.emplace_back("generated_ids", r.ids);
-    if (req.return_logits) out.emplace_back("generated_logits", r.logits);
-    return out;
+    return r.named(req.return_logits);
   }
   bool can_generate() const override { return true; }
 

@@ -160,10 +160,7 @@ class BlipForConditionalGeneration : public Model {
     const Tensor ones = layers::full_i64({B, image_embeds.dim(1)}, 1);
     s.new_state = [&](int64_t, int64_t capacity) { return text_->new_cross_state(image_embeds, ones, capacity); };
     auto r = generation::generate(*text_, prompt, mask, s);
-    NamedTensors out;
-    out.emplace_back("generated_ids", r.ids);
-    if (req.return_logits) out.emplace_back("generated_logits", r.logits);
-    return out;
+    return r.named(req.return_logits);
   }
   bool can_generate() const override { return true; }
 

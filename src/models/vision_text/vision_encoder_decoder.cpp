@@ -114,10 +114,7 @@ class VisionEncoderDecoder : public Model {
     s.hf_cache_compat = config_.reproduces_transformers();
     s.new_state = [&](int64_t, int64_t capacity) { return decoder_->new_cross_state(cross, Tensor(), capacity); };
     auto r = generation::generate(*decoder_, prompt, Tensor(), s);
-    NamedTensors out;
-    out.emplace_back("generated_ids", r.ids);
-    if (req.return_logits) out.emplace_back("generated_logits", r.logits);
-    return out;
+    return r.named(req.return_logits);
   }
   bool can_generate() const override { return true; }
 
