@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
 
 #include "audio/audio_io.h"
 #include "audio/feature_extractors.h"
@@ -11,6 +12,8 @@
 #include "models/layers.h"
 #include "testing/catalog.h"
 #include "testing/model_test.h"
+#include "vision/image_io.h"
+#include "vision/image_processor.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -43,6 +46,41 @@ int64_t image_size(const json& c) {
 int64_t channels(const json& c) {
   if (c.contains("vision_config")) return int_or(c["vision_config"], "num_channels", 3);
   return int_or(c, "num_channels", 3);
+}
+
+// The suite's real images (tests/data/images beside the catalog), decoded once like Pillow.
+const std::vector<vision::ImageU8>& suite_images() {
+  static const std::vector<vision::ImageU8> images = [] {
+    const auto dir = std::filesystem::path(default_catalog_dir()).parent_path() / "tests" / "data" / "images";
+    std::vector<vision::ImageU8> out;
+    for (const char* f : {"coco_000000039769_two_cats.png", "australia.jpg", "llama_cute.jpg"})
+      out.push_back(vision::read_image((dir / f).string()));
+    return out;
+  }();
+  return images;
+}
+
+// The HF image processor class a model's checkpoints use ("" when the suite has none for it).
+std::string processor_class(const std::string& model_type) {
+  static const std::map<std::string, std::string> by_type = {
+      {"llava", "CLIPImageProcessor"},  {"clip", "CLIPImageProcessor"},       {"chinese_clip", "CLIPImageProcessor"},
+      {"blip", "BlipImageProcessor"},   {"siglip", "SiglipImageProcessor"},   {"vision-encoder-decoder", "ViTImageProcessor"},
+      {"trocr", "ViTImageProcessor"},   {"altclip", "CLIPImageProcessor"}};
+  auto it = by_type.find(model_type);
+  return it == by_type.end() ? "" : it->second;
+}
+
+// pixel_values [B, 3, s, s] of real images (row r gets image r.id) through the model's HF image processor
+// configured for the tiny image size; undefined when the model has no processor here or is not RGB.
+Tensor real_pixels(const std::vector<Row>& rows, const std::string& model_type, int64_t s, int64_t c) {
+  const std::string cls = processor_class(model_type);
+  if (cls.empty() || c != 3) return Tensor();
+  json pj = {{"size", {{"height", s}, {"width", s}}}};
+  if (cls == "CLIPImageProcessor") pj = {{"size", {{"shortest_edge", s}}}, {"crop_size", {{"height", s}, {"width", s}}}};
+  const auto proc = vision::ImageProcessor::from_json(pj, cls);
+  std::vector<vision::ImageU8> imgs;
+  for (const Row& r : rows) imgs.push_back(suite_images()[static_cast<size_t>(r.id) % suite_images().size()]);
+  return proc.preprocess(imgs);
 }
 
 // Decoder ids [B, T] starting with decoder_start_token_id, deterministic per row.
@@ -154,7 +192,8 @@ std::vector<ExpectedOutput> VisionModelTest::expected_outputs(const std::vector<
 TensorMap VisionTextModelTest::make_inputs(const std::vector<Row>& rows) const {
   TensorMap in;
   const int64_t s = image_size(cfg()), c = channels(cfg());
-  in["pixel_values"] = random_floats(rows, {c, s, s}, 13);
+  in["pixel_values"] = real_pixels(rows, entry_.model_type, s, c);
+  if (!in["pixel_values"].defined()) in["pixel_values"] = random_floats(rows, {c, s, s}, 13);
   const std::string& a = entry_.architecture;
   if (a == "VisionEncoderDecoderModel" || a.find("ForConditionalGeneration") != std::string::npos) {
     in["decoder_input_ids"] = decoder_ids(rows, decoder_start(cfg(), pad_id()), vocab(), kDecoderLen);
@@ -328,7 +367,8 @@ TensorMap MultimodalModelTest::make_inputs(const std::vector<Row>& text_rows) co
   TensorMap in;
   const int64_t s = image_size(cfg()), c = channels(cfg());
   const std::vector<Row> rows = with_image_tokens(text_rows);
-  in["pixel_values"] = random_floats(rows, {c, s, s}, 23);
+  in["pixel_values"] = real_pixels(rows, entry_.model_type, s, c);
+  if (!in["pixel_values"].defined()) in["pixel_values"] = random_floats(rows, {c, s, s}, 23);
   Tensor ids = token_ids(rows, pad_id());
   // Image placeholder tokens first, as the processors lay them out, then the row's text tokens.
   const int64_t n = image_tokens();
