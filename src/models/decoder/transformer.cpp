@@ -182,7 +182,11 @@ Rope Rope::from_config(const ModelConfig& c, int64_t rot_dim, bool interleaved, 
     }
   } else if (r.type == "yarn") {
     const double beta_fast = num("beta_fast", 32.0), beta_slow = num("beta_slow", 1.0);
-    const double mpe = num("original_max_position_embeddings", double(r.max_positions));
+    // The correction range is measured against the pre-trained context: rope_scaling's
+    // original_max_position_embeddings when given (the YaRN paper, later transformers); transformers 4.48
+    // used max_position_embeddings whatever rope_scaling said.
+    const double mpe = c.reproduces_transformers() ? double(r.max_positions)
+                                                   : num("original_max_position_embeddings", double(r.max_positions));
     r.attention_factor = static_cast<float>(num("attention_factor", 0.1 * std::log(r.factor) + 1.0));
     auto corr = [&](double rot) { return (rot_dim * std::log(mpe / (rot * 2 * M_PI))) / (2 * std::log(base)); };
     double lo = std::max(std::floor(corr(beta_fast)), 0.0), hi = std::min(std::ceil(corr(beta_slow)), double(rot_dim - 1));

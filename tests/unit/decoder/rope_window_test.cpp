@@ -104,6 +104,19 @@ TEST(RopeScaling, YarnRampsBetweenInterpolationAndExtrapolation) {
   // cos/sin carry the attention factor.
   auto [c, s] = table_at(r, 0);
   EXPECT_NEAR(c[0], r.attention_factor, 1e-6);
+  // transformers 4.48 measured the range against max_position_embeddings (2048) instead.
+  ModelConfig compat = config_with({{"rope_type", "yarn"}, {"factor", factor}, {"original_max_position_embeddings", orig}}, 2048);
+  compat.set_transformers_compat(kTransformersCompat);
+  auto r448 = decoder::Rope::from_config(compat, kDim, false, kBase);
+  auto corr448 = [&](double rot) { return kDim * std::log(2048.0 / (rot * 2 * M_PI)) / (2 * std::log(kBase)); };
+  double lo448 = std::max(std::floor(corr448(32.0)), 0.0), hi448 = std::min(std::ceil(corr448(1.0)), double(kDim - 1));
+  if (lo448 == hi448) hi448 += 0.001;
+  for (int64_t i = 0; i < kDim / 2; ++i) {
+    const double pos_freq = std::pow(kBase, double(2 * i) / kDim);
+    const double extrapolation = 1.0 - std::clamp((i - lo448) / (hi448 - lo448), 0.0, 1.0);
+    const double w = 1.0 / (factor * pos_freq) * (1 - extrapolation) + 1.0 / pos_freq * extrapolation;
+    EXPECT_NEAR(r448.inv_freq[i], w, 1e-5 * w) << i;
+  }
   auto explicit_factor = decoder::Rope::from_config(
       config_with({{"rope_type", "yarn"}, {"factor", factor}, {"attention_factor", 1.5}}, 2048), kDim, false, kBase);
   EXPECT_FLOAT_EQ(explicit_factor.attention_factor, 1.5f);
