@@ -44,9 +44,11 @@ std::string describe_search(const ProbeEnv& env, const std::vector<std::string>&
 // JSON over a pipe; a child that crashes, exits early or outlives env.timeout_ms is killed and reported as
 // unavailable with the reason ("probe crashed: signal 11 (Segmentation fault)", "probe timed out after 10000 ms").
 // The child does not exec: it runs the probe (dlopen of a vendor runtime, allocation) in a copy of this process.
-// That is only safe while no other thread can hold a lock at fork time; detection runs before the thread pool
-// and the test workers start, and if a copied lock is held anyway the child blocks and the deadline (never
-// longer than env.timeout_ms, then SIGKILL) bounds the cost to one "timed out" report. See docs/hardware.md.
+// That is only safe while no other thread can hold a lock at fork time; the commands detect (once, cached by
+// backend_statuses()) when they resolve --device, before the engine's thread pool starts, and OpenBLAS stops its
+// threads in its own atfork handler. If a copied lock is held anyway the child blocks and the deadline (never
+// longer than env.timeout_ms, then SIGKILL and waitpid) bounds the cost to one "timed out" report. See
+// docs/hardware.md.
 BackendReport run_probe(DeviceType type, const ProbeEnv& env, const std::function<BackendReport()>& probe);
 
 // Small file helpers (sysfs/procfs): whole content, trimmed of trailing whitespace; nullopt if unreadable.

@@ -234,6 +234,82 @@ double agreement_nmse_limit(DType dtype) {
   return dtype == DType::BF16 || dtype == DType::F16 ? 1e-3 : 1e-6;
 }
 
+double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
+  IA_CHECK(a.size() == ref.size(), ErrorKind::InvalidArgument, "nmse: {} values against {} reference values",
+           a.size(), ref.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * ref[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::string agreement_error(const std::string& name, const std::string& ref_backend, const std::vector<float>& a,
+                            const std::vector<float>& ref, DType dtype) {
+  if (a.size() != ref.size())
+    return name + ": shape differs on " + ref_backend + " (" + std::to_string(a.size()) + " values here, " +
+           std::to_string(ref.size()) + " there)";
+  const double e = nmse(a, ref), limit = agreement_nmse_limit(dtype);
+  if (!(e <= limit))
+    return name + ": NMSE " + fmt::format("{:.3g}", e) + " vs " + ref_backend + fmt::format(" (> {:g})", limit);
+  return std::string();
+}
+
+std::string greedy_generation_error(const Tensor& ids_t, const Tensor& logits_t, const Tensor& recompute_t,
+                                    int64_t off, int64_t pad_token_id) {
+  if (ids_t.ndim() != 2 || logits_t.ndim() != 3 || recompute_t.ndim() != 3)
+    return "generated_ids " + shape_str(ids_t.shape()) + ", generated_logits " + shape_str(logits_t.shape()) +
+           " and recomputed logits " + shape_str(recompute_t.shape()) + " must be [B, T], [B, N, V], [B, Tf, V]";
+  const HostTensor lg = HostTensor::of(logits_t), f = HostTensor::of(recompute_t);
+  const auto idv = ids_t.to_vector<int64_t>();
+  const int64_t B = ids_t.dim(0), T = ids_t.dim(1), N = lg.shape[1], V = lg.shape[2], Tf = f.shape[1];
+  if (lg.shape[0] != B || f.shape[0] != B)
+    return "batch sizes differ: " + std::to_string(B) + " id rows, " + std::to_string(lg.shape[0]) +
+           " generated logit rows, " + std::to_string(f.shape[0]) + " recomputed";
+  if (N > T) return "logits for " + std::to_string(N) + " generated tokens but only " + std::to_string(T) + " ids";
+  if (f.shape[2] != V) return "recompute has vocabulary " + std::to_string(f.shape[2]) + ", generate " + std::to_string(V);
+  if (off < 0 || off + N > Tf)
+    return "recompute has " + std::to_string(Tf) + " positions, need " + std::to_string(off + N);
+  double scale = 1;
+  for (float x : f.v) scale = std::max(scale, double(std::fabs(x)));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < N; ++t) {
+      // A row the model finished (BLIP stops at sep_token_id whatever the request says) is padded from there
+      // on: nothing after its last real token is a greedy choice.
+      bool padded_tail = t > 0;
+      for (int64_t u = t; padded_tail && u < N; ++u) padded_tail = idv[b * T + (T - N) + u] == pad_token_id;
+      if (padded_tail) break;
+      const float* row = f.v.data() + (b * Tf + off + t) * V;
+      const int64_t best = std::max_element(row, row + V) - row;
+      const int64_t got = idv[b * T + (T - N) + t];
+      if (got < 0 || got >= V)
+        return "row " + std::to_string(b) + " step " + std::to_string(t) + ": token " + std::to_string(got) +
+               " outside the vocabulary";
+      if (got != best && double(row[best]) - row[got] > 1e-5 * scale)
+        return "row " + std::to_string(b) + " step " + std::to_string(t) + ": token " + std::to_string(got) +
+               " is not the argmax " + std::to_string(best) + " of the recomputed logits (" +
+               fmt::format("{:.6g} < {:.6g}", row[got], row[best]) + ")";
+    }
+  double worst = 0;
+  int64_t wb = 0, wt = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        const double d = std::fabs(double(lg.v[(b * N + t) * V + v]) - f.v[(b * Tf + off + t) * V + v]);
+        if (!(d <= worst)) {
+          worst = d;
+          wb = b;
+          wt = t;
+        }
+      }
+  if (!(worst <= 1e-4 * scale))
+    return "row " + std::to_string(wb) + " step " + std::to_string(wt) + ": generate()'s logits differ from the " +
+           "recomputed logits by max |diff| " + fmt::format("{:.3g}", worst) + fmt::format(" (> 1e-4 of scale {:.3g})", scale);
+  return std::string();
+}
+
 GenerationRequest ModelTest::generation_request() const {
   GenerationRequest r;
   r.pad_token_id = pad_id();
@@ -419,39 +495,12 @@ TestOutcome ModelTest::run(const TestOptions& o) {
       if (logits->dim(1) != N)
         return "generated " + std::to_string(logits->dim(1)) + " tokens, max_new_tokens is " + std::to_string(N) +
                " and no EOS was set";
-      // Judged against an independent recompute: one uncached forward over prompt + generated tokens, whose
-      // logits at each generated position must have the generated token as argmax (a tie within 1e-5 of the
-      // logit scale counts: cached and uncached logits may order equal-valued tokens differently).
+      // Judged against an independent recompute: a fresh forward (no cache, its own state) over the prompt and
+      // the generated ids, whose argmax must be each generated token and whose logits generate()'s must match.
       NamedTensors full = model->forward(recompute_inputs(prompt, *ids), {});
       const Tensor* fl = find_output(full, "logits");
       if (!fl) return std::string("the recompute forward returned no 'logits'");
-      HostTensor f = HostTensor::of(*fl);
-      auto idv = ids->to_vector<int64_t>();
-      const int64_t B = ids->dim(0), T = ids->dim(1), V = logits->dim(2), off = recompute_offset(prompt);
-      const int64_t Tf = f.shape[1];
-      if (f.shape[2] != V) return "recompute has vocabulary " + std::to_string(f.shape[2]) + ", generate " + std::to_string(V);
-      if (off + N > Tf) return "recompute has " + std::to_string(Tf) + " positions, need " + std::to_string(off + N);
-      double scale = 1;
-      for (float x : f.v) scale = std::max(scale, double(std::fabs(x)));
-      const int64_t pad = req.pad_token_id;
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t = 0; t < N; ++t) {
-          // A row the model finished (BLIP stops at sep_token_id whatever the request says) is padded from
-          // there on: nothing after its last real token is a greedy choice.
-          bool padded_tail = t > 0;
-          for (int64_t u = t; padded_tail && u < N; ++u) padded_tail = idv[b * T + (T - N) + u] == pad;
-          if (padded_tail) break;
-          const float* row = f.v.data() + (b * Tf + off + t) * V;
-          const int64_t best = std::max_element(row, row + V) - row;
-          const int64_t got = idv[b * T + (T - N) + t];
-          if (got < 0 || got >= V) return "row " + std::to_string(b) + " step " + std::to_string(t) + ": token " +
-                                          std::to_string(got) + " outside the vocabulary";
-          if (got != best && double(row[best]) - row[got] > 1e-5 * scale)
-            return "row " + std::to_string(b) + " step " + std::to_string(t) + ": token " + std::to_string(got) +
-                   " is not the argmax " + std::to_string(best) + " of the recomputed logits (" +
-                   std::to_string(row[got]) + " < " + std::to_string(row[best]) + ")";
-        }
-      return std::string();
+      return greedy_generation_error(*ids, *logits, *fl, recompute_offset(prompt), req.pad_token_id);
     });
     if (generated)
       check("cached_decode", [&] {
@@ -486,6 +535,8 @@ TestOutcome ModelTest::run(const TestOptions& o) {
                  std::to_string(scale) + ")";
         return std::string();
       });
+    else
+      out.checks.push_back({"cached_decode", "skipped", "greedy_generation failed: no generated ids to decode", 0.0});
   } else if (entry_.family == "decoder-only" || entry_.family == "mixture-of-experts" ||
              entry_.family == "state-space") {
     CheckResult c{"greedy_generation", "unsupported", "unsupported: generation for " + entry_.model_type, 0.0};
@@ -503,18 +554,9 @@ TestOutcome ModelTest::run(const TestOptions& o) {
         if (!dtype_is_float(t.dtype())) continue;
         const Tensor* r = find_output(yr, n);
         if (!r) return n + ": missing on " + d.str();
-        auto a = t.to_vector<float>(), b = r->to_vector<float>();
-        if (a.size() != b.size()) return n + ": shape differs on " + d.str();
-        double num = 0, den = 0;
-        for (size_t i = 0; i < a.size(); ++i) {
-          num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-          den += double(b[i]) * b[i];
-        }
-        const double nmse = den > 0 ? num / den : num;
-        const double limit = agreement_nmse_limit(t.dtype());
         ++compared;
-        if (nmse > limit)
-          return n + ": NMSE " + fmt::format("{:.3g}", nmse) + " vs " + d.str() + fmt::format(" (> {:g})", limit);
+        const std::string e = agreement_error(n, d.str(), t.to_vector<float>(), r->to_vector<float>(), t.dtype());
+        if (!e.empty()) return e;
       }
     }
     if (compared == 0) return std::string("skipped: no floating-point outputs to compare");

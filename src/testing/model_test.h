@@ -58,6 +58,26 @@ struct ExpectedOutput {
 // errors add up, so fp32 gets 1e-6 (TF32 must be off) and bf16/f16 1e-3.
 double agreement_nmse_limit(DType dtype);
 
+// NMSE = sum (a - ref)^2 / sum ref^2 (sum (a - ref)^2 when ref is all zeros); the sizes must match.
+double nmse(const std::vector<float>& a, const std::vector<float>& ref);
+
+// The cross_backend judgement of one output: "" when `a` (the backend under test) agrees with `ref` (the same
+// output on `ref_backend`, the CPU) within agreement_nmse_limit(dtype), else "<name>: NMSE <x> vs <ref_backend>
+// (> <limit>)" or the size mismatch. NaN never agrees.
+std::string agreement_error(const std::string& name, const std::string& ref_backend, const std::vector<float>& a,
+                            const std::vector<float>& ref, DType dtype);
+
+// The greedy_generation judgement. `ids` [B, T] ends with the N generated tokens, `logits` [B, N, V] are the
+// logits generate() returned for them, and `recompute` [B, Tf, V] the logits of one independent uncached forward
+// over the prompt and generated tokens, whose position offset + t predicts generated token t. "" when every
+// generated token is the recompute's argmax (a token whose recomputed logit is within 1e-5 of the logit scale
+// of the maximum counts as a tie: the cached and uncached sums may order equal-valued tokens differently) and
+// generate()'s logits equal the recompute's within 1e-4 of the scale (max |recomputed logit|, at least 1);
+// else which row, step and numbers fail. A row whose generated tokens end in pad_token_id from some step > 0 on
+// was finished by the model (BLIP at sep_token_id): its argmax is checked up to that padded tail.
+std::string greedy_generation_error(const Tensor& ids, const Tensor& logits, const Tensor& recompute, int64_t offset,
+                                    int64_t pad_token_id);
+
 class ModelTest {
  public:
   using NamedCheck = std::pair<std::string, std::function<std::string()>>;

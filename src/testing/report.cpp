@@ -64,6 +64,10 @@ CoverageReport build_report(const Catalog& catalog, const std::vector<TestRecord
   for (const auto& t : results) {
     by_model[t.model_id].push_back(&t);
     ++r.matrix[t.backend][t.status];
+    for (const auto& c : t.checks) {
+      ++r.check_matrix[t.backend][c.status];
+      if (c.status == "skipped") ++r.skipped_checks[t.backend][c.name];
+    }
   }
   FamilyCoverage total;
   total.family = "total";
@@ -105,6 +109,8 @@ json CoverageReport::to_json() const {
     j["coverage"].push_back(fj);
   }
   j["matrix"] = matrix;
+  j["check_matrix"] = check_matrix;
+  j["skipped_checks"] = skipped_checks;
   j["results"] = json::array();
   for (const auto& t : results) j["results"].push_back(t.to_json());
   return j;
@@ -127,6 +133,16 @@ std::string coverage_table(const CoverageReport& r) {
   for (const auto& [b, statuses] : r.matrix) {
     out += "\n  " + b + ":";
     for (const auto& [s, n] : statuses) out += fmt::format(" {} {}", s, n);
+  }
+  out += "\n\nChecks per backend:";
+  for (const auto& [b, statuses] : r.check_matrix) {
+    out += "\n  " + b + ":";
+    for (const auto& [s, n] : statuses) out += fmt::format(" {} {}", s, n);
+    auto sk = r.skipped_checks.find(b);
+    if (sk == r.skipped_checks.end()) continue;
+    out += " (skipped:";
+    for (const auto& [name, n] : sk->second) out += fmt::format(" {} {}", name, n);
+    out += ")";
   }
   out += "\n";
   return out;
@@ -184,7 +200,7 @@ table{border-collapse:collapse;background:#fff;border:1px solid #dde1e8}
 th,td{padding:4px 10px;border-bottom:1px solid #eceef2;text-align:left;font-size:13px}
 th{background:#eef0f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .s-passed{color:#1a7f37;font-weight:600}.s-failed,.s-crashed,.s-timeout,.s-oom{color:#c62828;font-weight:600}
-.s-unsupported{color:#8a6d00}.s-unavailable{color:#6b7280}
+.s-unsupported,.s-skipped{color:#8a6d00}.s-unavailable{color:#6b7280}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 input{padding:4px 8px;margin:4px 0 8px;width:320px}
 .msg{max-width:560px;color:#5b6475;font-size:12px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
@@ -253,6 +269,19 @@ input{padding:4px 8px;margin:4px 0 8px;width:320px}
       h += fmt::format("<tr><td>{}</td><td class=\"s-{}\">{}</td><td class=\"num\">{}</td></tr>\n", esc(b), esc(s), esc(s), n);
   h += "</table>\n";
 
+  // Check statuses: a passing model may have skipped checks; they are counted (and named) as skipped.
+  h += "<h2>Checks per backend</h2>\n<table><tr><th>backend</th><th>check status</th><th>count</th><th>checks</th></tr>\n";
+  for (const auto& [b, statuses] : r.check_matrix)
+    for (const auto& [s, n] : statuses) {
+      std::string names;
+      if (s == "skipped")
+        if (auto sk = r.skipped_checks.find(b); sk != r.skipped_checks.end())
+          for (const auto& [name, k] : sk->second) names += (names.empty() ? "" : ", ") + fmt::format("{} {}", name, k);
+      h += fmt::format("<tr><td>{}</td><td class=\"s-{}\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n", esc(b),
+                       esc(s), esc(s), n, esc(names));
+    }
+  h += "</table>\n";
+
   // Timing per model (tests that ran).
   std::vector<const TestRecord*> timed;
   for (const auto& t : r.results)
@@ -283,13 +312,22 @@ input{padding:4px 8px;margin:4px 0 8px;width:320px}
   // Every result, filterable.
   h += "<h2>All results</h2>\n<input id=\"filter\" placeholder=\"filter: model, family, status, backend...\" oninput=\"filterRows()\">\n";
   h += "<table id=\"results\"><tr><th>model</th><th>family</th><th>model_type</th><th>test class</th><th>backend</th>"
-       "<th>device</th><th>status</th><th class=\"num\">time (s)</th><th class=\"num\">peak RSS (MiB)</th><th>detail</th></tr>\n";
-  for (const auto& t : r.results)
+       "<th>device</th><th>status</th><th class=\"num\">time (s)</th><th class=\"num\">peak RSS (MiB)</th><th>detail</th>"
+       "<th>skipped checks</th></tr>\n";
+  for (const auto& t : r.results) {
+    std::string skipped, reasons;
+    for (const auto& c : t.checks)
+      if (c.status == "skipped") {
+        skipped += (skipped.empty() ? "" : ", ") + c.name;
+        reasons += (reasons.empty() ? "" : "; ") + c.name + ": " + c.message;
+      }
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"s-{}\">{}</td>"
-                     "<td class=\"num\">{:.2f}</td><td class=\"num\">{:.1f}</td><td class=\"msg\" title=\"{}\">{}</td></tr>\n",
+                     "<td class=\"num\">{:.2f}</td><td class=\"num\">{:.1f}</td><td class=\"msg\" title=\"{}\">{}</td>"
+                     "<td class=\"msg s-skipped\" title=\"{}\">{}</td></tr>\n",
                      esc(t.model_id), esc(t.family), esc(t.model_type), esc(t.test_class), esc(t.backend), esc(t.device),
                      esc(t.status), esc(t.status), t.duration_ms / 1000.0, t.peak_rss_kb / 1024.0, esc(t.message),
-                     esc(t.message));
+                     esc(t.message), esc(reasons), esc(skipped));
+  }
   h += "</table>\n";
   h += R"(<script>
 function filterRows(){var q=document.getElementById('filter').value.toLowerCase();

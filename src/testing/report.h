@@ -24,6 +24,11 @@ struct CoverageReport {
   std::vector<std::string> backends;
   std::vector<FamilyCoverage> families;  // all_families() order, then a "total" row
   std::map<std::string, std::map<std::string, int>> matrix;  // backend -> status -> count
+  // backend -> check status (passed, failed, skipped, unsupported) -> count over every check of every result;
+  // a model can pass with some checks skipped, so the skips are counted here, never as passes.
+  std::map<std::string, std::map<std::string, int>> check_matrix;
+  // backend -> check name -> how many results skipped it
+  std::map<std::string, std::map<std::string, int>> skipped_checks;
   std::vector<TestRecord> results;
   std::vector<RunInfo> runs;
   nlohmann::json to_json() const;

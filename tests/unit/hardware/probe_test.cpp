@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "hw_test_util.h"
 
@@ -98,6 +101,33 @@ TEST(Probe, HangingProbeTimesOut) {
   EXPECT_FALSE(r.available);
   EXPECT_NE(r.why_not.find("timed out after 200 ms"), std::string::npos) << r.why_not;
   EXPECT_LT(ms, 2000);
+}
+
+// The hazard of forking without exec: another thread holds a lock at fork time, and the child's copy of it is
+// never released. The probe blocks on it; the parent's deadline must still end it.
+TEST(Probe, ProbeBlockedOnALockCopiedAtForkTimesOut) {
+  FakeRoot root;
+  ProbeEnv env = root.env();
+  env.timeout_ms = 300;
+  std::mutex lock;
+  std::atomic<bool> held{false}, release{false};
+  std::thread holder([&] {
+    std::lock_guard<std::mutex> g(lock);
+    held = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!held) std::this_thread::yield();
+  const auto t0 = std::chrono::steady_clock::now();
+  BackendReport r = run_probe(DeviceType::ROCm, env, [&]() -> BackendReport {
+    std::lock_guard<std::mutex> g(lock);
+    return BackendReport::unavailable(DeviceType::ROCm, "the copied lock was free");
+  });
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  release = true;
+  holder.join();
+  EXPECT_FALSE(r.available);
+  EXPECT_NE(r.why_not.find("timed out after 300 ms"), std::string::npos) << r.why_not;
+  EXPECT_LT(ms, 3000);
 }
 
 TEST(Probe, ProbeThatExitsIsReported) {
