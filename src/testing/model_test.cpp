@@ -102,6 +102,31 @@ bool crop_row(const HostTensor& big, int64_t r, const HostTensor& small, std::ve
 
 bool is_int_key(const json& c, const char* k) { return c.contains(k) && c[k].is_number_integer(); }
 
+// "" when the logits `gen` [B, N, V] that a decoding path produced for N generated tokens equal the
+// recomputed logits `full` [B, Tf, V] (position off + t predicts token t) within 1e-4 of the logit scale
+// (max |recomputed logit|, at least 1), else which row and step differ most, naming `what` produced them.
+std::string recompute_mismatch(const HostTensor& gen, const HostTensor& full, int64_t off, const std::string& what) {
+  const int64_t B = gen.shape[0], N = gen.shape[1], V = gen.shape[2], Tf = full.shape[1];
+  double scale = 1;
+  for (float x : full.v) scale = std::max(scale, double(std::fabs(x)));
+  double worst = 0;
+  int64_t wb = 0, wt = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        const double d = std::fabs(double(gen.v[(b * N + t) * V + v]) - full.v[(b * Tf + off + t) * V + v]);
+        if (!(d <= worst)) {
+          worst = d;
+          wb = b;
+          wt = t;
+        }
+      }
+  if (!(worst <= 1e-4 * scale))
+    return "row " + std::to_string(wb) + " step " + std::to_string(wt) + ": " + what + " differ from the " +
+           "recomputed logits by max |diff| " + fmt::format("{:.3g}", worst) + fmt::format(" (> 1e-4 of scale {:.3g})", scale);
+  return std::string();
+}
+
 }  // namespace
 
 // ---- ModelTest -------------------------------------------------------------------------------------------------
@@ -292,22 +317,7 @@ std::string greedy_generation_error(const Tensor& ids_t, const Tensor& logits_t,
                " is not the argmax " + std::to_string(best) + " of the recomputed logits (" +
                fmt::format("{:.6g} < {:.6g}", row[got], row[best]) + ")";
     }
-  double worst = 0;
-  int64_t wb = 0, wt = 0;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < N; ++t)
-      for (int64_t v = 0; v < V; ++v) {
-        const double d = std::fabs(double(lg.v[(b * N + t) * V + v]) - f.v[(b * Tf + off + t) * V + v]);
-        if (!(d <= worst)) {
-          worst = d;
-          wb = b;
-          wt = t;
-        }
-      }
-  if (!(worst <= 1e-4 * scale))
-    return "row " + std::to_string(wb) + " step " + std::to_string(wt) + ": generate()'s logits differ from the " +
-           "recomputed logits by max |diff| " + fmt::format("{:.3g}", worst) + fmt::format(" (> 1e-4 of scale {:.3g})", scale);
-  return std::string();
+  return recompute_mismatch(lg, f, off, "generate()'s logits");
 }
 
 GenerationRequest ModelTest::generation_request() const {
@@ -482,6 +492,7 @@ TestOutcome ModelTest::run(const TestOptions& o) {
     std::vector<Row> prows = {{1, 8}, {2, 8}};
     TensorMap prompt;
     NamedTensors g;
+    Tensor recomputed;  // greedy_generation's uncached logits over prompt + generate()'s ids
     const int64_t N = o.max_new_tokens;
     bool generated = check("greedy_generation", [&] {
       prompt = prompt_inputs(prows);
@@ -500,40 +511,33 @@ TestOutcome ModelTest::run(const TestOptions& o) {
       NamedTensors full = model->forward(recompute_inputs(prompt, *ids), {});
       const Tensor* fl = find_output(full, "logits");
       if (!fl) return std::string("the recompute forward returned no 'logits'");
+      recomputed = *fl;
       return greedy_generation_error(*ids, *logits, *fl, recompute_offset(prompt), req.pad_token_id);
     });
     if (generated)
       check("cached_decode", [&] {
-        Tensor ids = *find_output(g, "generated_ids");
         HostTensor cached = HostTensor::of(*find_output(g, "generated_logits"));
+        Tensor full = recomputed;
         // Causal LMs: generation::generate with plain settings, what `generate` / `bench-generate` run. Models
         // are built with the default (intended) semantics, so no transformers quirk is on this path, and the
-        // tiny configs' windows and chunks are shorter than prompt + new tokens.
+        // tiny configs' windows and chunks are shorter than prompt + new tokens. Other models: generate()'s own
+        // cached decoding, whose ids greedy_generation already recomputed.
         if (auto* lm = dynamic_cast<CausalLM*>(model.get()); lm && prompt.count("input_ids")) {
           generation::GenerationSettings s;
           s.max_new_tokens = N;
           s.return_logits = true;
           const Tensor mask = prompt.count("attention_mask") ? prompt.at("attention_mask") : Tensor();
           auto r = generation::generate(*lm, prompt.at("input_ids"), mask, s);
-          ids = r.ids;
           cached = HostTensor::of(r.logits);
+          NamedTensors f = model->forward(recompute_inputs(prompt, r.ids), {});
+          const Tensor* fl = find_output(f, "logits");
+          if (!fl) return std::string("full recompute returned no 'logits'");
+          full = *fl;
         }
-        NamedTensors full = model->forward(recompute_inputs(prompt, ids), {});
-        const Tensor* fl = find_output(full, "logits");
-        if (!fl) return std::string("full recompute returned no 'logits'");
-        HostTensor f = HostTensor::of(*fl);
-        const int64_t B = cached.shape[0], V = cached.shape[2], off = recompute_offset(prompt), Tf = f.shape[1];
+        HostTensor f = HostTensor::of(full);
+        const int64_t off = recompute_offset(prompt), Tf = f.shape[1];
         if (off + N > Tf) return "full recompute has " + std::to_string(Tf) + " positions, need " + std::to_string(off + N);
-        double worst = 0, scale = 1;
-        for (float x : f.v) scale = std::max(scale, double(std::fabs(x)));
-        for (int64_t b = 0; b < B; ++b)
-          for (int64_t t = 0; t < N; ++t)
-            for (int64_t v = 0; v < V; ++v)
-              worst = std::max(worst, std::fabs(double(cached.v[(b * N + t) * V + v]) - f.v[(b * Tf + off + t) * V + v]));
-        if (worst / scale > 1e-4)
-          return "cached decoding differs from full recompute: max |diff| " + std::to_string(worst) + " (scale " +
-                 std::to_string(scale) + ")";
-        return std::string();
+        return recompute_mismatch(cached, f, off, "cached decoding's logits");
       });
     else
       out.checks.push_back({"cached_decode", "skipped", "greedy_generation failed: no generated ids to decode", 0.0});
@@ -545,7 +549,6 @@ TestOutcome ModelTest::run(const TestOptions& o) {
 
   check("cross_backend", [&] {
     if (o.reference_devices.empty()) return std::string("skipped: no other executing backend");
-    std::string msg;
     int compared = 0;
     for (const Device& d : o.reference_devices) {
       auto ref = build(d, o);
@@ -560,7 +563,7 @@ TestOutcome ModelTest::run(const TestOptions& o) {
       }
     }
     if (compared == 0) return std::string("skipped: no floating-point outputs to compare");
-    return msg;
+    return std::string();
   });
   for (const auto& [name, fn] : family_checks(o)) check(name, fn);
   check("hf_golden", [&] {
