@@ -26,6 +26,20 @@ using J = nlohmann::ordered_json;
   fail(ErrorKind::InvalidArgument, "chat template line {}: {}", line, what);
 }
 
+// Counts one level of recursion in `depth` for its lifetime; past `limit` levels: a template error naming `what`.
+class NestingGuard {
+ public:
+  NestingGuard(int& depth, int limit, int line, const char* what) : depth_(depth) {
+    if (++depth_ > limit) template_error(line, fmt::format("{} nested deeper than {} levels", what, limit));
+  }
+  ~NestingGuard() { --depth_; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+
+ private:
+  int& depth_;
+};
+
 // ------------------------------------------------------------------------------------------------- lexing
 
 struct Tok {
@@ -159,18 +173,9 @@ class ExprParser {
   }
   void next() { ++p_; }
 
-  // Counts the parser's recursion (parenthesised, unary and ternary nesting) against kMaxTemplateNesting.
-  struct Nest {
-    ExprParser& p;
-    explicit Nest(ExprParser& parser) : p(parser) {
-      if (++p.depth_ > kMaxTemplateNesting)
-        template_error(p.line_, fmt::format("expression nested deeper than {} levels", kMaxTemplateNesting));
-    }
-    ~Nest() { --p.depth_; }
-  };
-
+  // The parser's recursion (parenthesised, unary and ternary nesting) counts against kMaxTemplateNesting.
   ExprP ternary() {
-    Nest guard(*this);
+    NestingGuard guard(depth_, kMaxTemplateNesting, line_, "expression");
     ExprP a = or_expr();
     if (is_name("if")) {
       next();
@@ -274,7 +279,7 @@ class ExprParser {
     return a;
   }
   ExprP unary() {
-    Nest guard(*this);
+    NestingGuard guard(depth_, kMaxTemplateNesting, line_, "expression");
     if (is_op("-")) {
       next();
       auto e = mk(Expr::Neg, line_);
@@ -962,14 +967,7 @@ class Renderer {
 
   Val eval(const Expr& e) {
     // Left-deep operator chains (a ~ b ~ c ...) are parsed by loops but evaluated recursively.
-    struct Depth {
-      int& d;
-      Depth(int& depth, int line) : d(depth) {
-        if (++d > 4 * kMaxTemplateNesting)
-          template_error(line, fmt::format("expression evaluation nested deeper than {} levels", 4 * kMaxTemplateNesting));
-      }
-      ~Depth() { --d; }
-    } depth(eval_depth_, e.line);
+    NestingGuard depth(eval_depth_, 4 * kMaxTemplateNesting, e.line, "expression evaluation");
     switch (e.kind) {
       case Expr::Lit: return e.negate ? undef() : val(e.value);
       case Expr::Var: {
@@ -1323,7 +1321,6 @@ class Renderer {
     if (op == "+") {
       if (a.j.is_string() && b.j.is_string()) return checked(e.line, val(a.j.get<std::string>() + b.j.get<std::string>()));
       if (a.j.is_array() && b.j.is_array()) {
-        checked(e.line, val(J::array()));
         if (a.j.size() + b.j.size() > kMaxTemplateListItems)
           template_error(e.line, fmt::format("a list value exceeds {} items", kMaxTemplateListItems));
         J r = a.j;
