@@ -3,8 +3,8 @@
 // "default" vision_feature_select_strategy -- goes through the multi-modal projector (linear_1, act, linear_2)
 // and replaces, in order, the embeddings of the prompt's image tokens (image_token_index) before any causal LM
 // of the engine (config.text_config: Llama, Mistral, ...) runs on them; generation prefills with those merged
-// embeddings and continues with the KV cache, with the decode-step mask and positions of transformers 4.48's
-// legacy LLaVA path (LegacyDecode).
+// embeddings and continues with the KV cache; under ModelConfig::transformers_compat 4.48 its decode steps take
+// the mask and positions of that release's legacy LLaVA path (LegacyDecode), by default the prompt's own.
 #include "generation/generate.h"
 #include "models/causal_lm.h"
 #include "models/composite.h"
@@ -135,9 +135,10 @@ class LlavaForConditionalGeneration : public Model {
     s.hf_cache_compat = config_.reproduces_transformers();
     s.prompt_embeds = merged_embeddings(inputs, ids, nullptr);
     auto m = inputs.find("attention_mask");
+    const Tensor mask = m != inputs.end() ? m->second : Tensor();
+    if (!config_.reproduces_transformers()) return generation::generate(*lm_, ids, mask, s).named(req.return_logits);
     LegacyDecode legacy(*lm_);
-    auto r = generation::generate(legacy, ids, m != inputs.end() ? m->second : Tensor(), s);
-    return r.named(req.return_logits);
+    return generation::generate(legacy, ids, mask, s).named(req.return_logits);
   }
   bool can_generate() const override { return true; }
 

@@ -225,6 +225,35 @@ TEST(Llava, GenerationWithMergedImageFeaturesMatchesForward) {
   }
 }
 
+TEST(Llava, LeftPaddedRowGeneratesLikeItsPromptAloneByDefault) {
+  // Default semantics: the padded row 1 of llava_inputs decodes exactly like its unpadded prompt. transformers
+  // 4.48's legacy decode path (transformers_compat) rebuilds the mask from the KV cache, so the padding becomes
+  // visible and the positions count it: there the two differ.
+  const json cfg = llava_config(-2, "default");
+  TensorMap in = llava_inputs(16);
+  const int64_t P = in["input_ids"].dim(1);
+  TensorMap alone{{"pixel_values", in["pixel_values"].slice(0, 1, 2).contiguous()},
+                  {"input_ids", in["input_ids"].slice(0, 1, 2).slice(1, 2, P).contiguous()},
+                  {"attention_mask", in["attention_mask"].slice(0, 1, 2).slice(1, 2, P).contiguous()}};
+  GenerationRequest req;
+  req.max_new_tokens = 4;
+  req.eos_token_ids = {100000};
+  req.return_logits = true;
+  for (bool compat : {false, true}) {
+    SCOPED_TRACE(compat ? "transformers_compat 4.48" : "default");
+    ModelConfig c(cfg, "test:llava");
+    if (compat) c.set_transformers_compat(kTransformersCompat);
+    auto m = build_model(c, WeightLoader::synthetic(5), "LlavaForConditionalGeneration");
+    const auto batch = m->generate(in, req), single = m->generate(alone, req);
+    const double d = max_abs_diff(output(batch, "generated_logits").slice(0, 1, 2).contiguous(),
+                                  output(single, "generated_logits"));
+    if (compat)
+      EXPECT_GT(d, 1e-4);
+    else
+      EXPECT_LE(d, 1e-4);
+  }
+}
+
 TEST(Llava, ImageTokenCountMustMatchTheFeatures) {
   auto m = build(llava_config(-2, "default"), "LlavaForConditionalGeneration");
   try {
