@@ -1,6 +1,7 @@
 #include "generation/generate.h"
 
 #include "generation/cache_reorder.h"
+#include "ops/ops.h"
 
 #include <algorithm>
 #include <chrono>
@@ -175,7 +176,7 @@ GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor
 }
 
 BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
-                                const BeamSearchSettings& settings, bool hf_cache_compat) {
+                                const BeamSearchSettings& settings, const BeamConditioning& cond) {
   IA_CHECK(input_ids.defined() && input_ids.ndim() == 2 && input_ids.dim(0) > 0 && input_ids.dim(1) > 0,
            ErrorKind::InvalidArgument, "generate: input_ids must be [batch, seq>0], got {}",
            input_ids.defined() ? input_ids.describe() : "nothing");
@@ -190,6 +191,12 @@ BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const 
   const std::vector<int64_t> ids = input_ids.to(Device::cpu()).to(DType::I64).contiguous().to_vector<int64_t>();
   for (int64_t t : ids)
     IA_CHECK(t >= 0 && t < V, ErrorKind::InvalidArgument, "generate: token id {} outside the vocabulary [0, {})", t, V);
+  const Tensor& embeds = cond.prompt_embeds;
+  IA_CHECK(!embeds.defined() || model.accepts_inputs_embeds(), ErrorKind::Unsupported,
+           "generate: unsupported: {}/{} does not take inputs_embeds", model.model_type(), model.hf_class());
+  IA_CHECK(!embeds.defined() || (embeds.ndim() == 3 && embeds.dim(0) == B && embeds.dim(1) == P),
+           ErrorKind::InvalidArgument, "generate: prompt_embeds {} for input_ids {}",
+           embeds.defined() ? embeds.describe() : "", input_ids.describe());
   std::vector<int64_t> mask(B * P, 1);
   if (attention_mask.defined()) {
     IA_CHECK(attention_mask.shape() == input_ids.shape(), ErrorKind::InvalidArgument,
@@ -202,7 +209,9 @@ BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const 
     masks[r].assign(mask.begin() + (r / K) * P, mask.begin() + (r / K + 1) * P);
     for (auto& m : masks[r]) m = m != 0;
   }
-  auto state = model.new_state(R, settings.max_length);
+  auto state = cond.new_state ? cond.new_state(R, settings.max_length) : model.new_state(R, settings.max_length);
+  IA_CHECK(state->batch() == R, ErrorKind::InvalidArgument, "generate: a decoding state for {} rows, {} beam rows needed",
+           state->batch(), R);
   StateReorder reorder_state;
   auto mask_tensor = [&]() {
     const int64_t T = static_cast<int64_t>(masks[0].size());
@@ -214,7 +223,7 @@ BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const 
   bm.next_logits = [&](const std::vector<std::vector<int64_t>>& seqs) {
     StepInput in;
     in.last_logits_only = true;
-    in.hf_cache_compat = hf_cache_compat;
+    in.hf_cache_compat = cond.hf_cache_compat;
     if (state->length() == 0) {  // prefill: every beam row holds its batch row's prompt
       Tensor t = Tensor::empty({R, P}, DType::I64), pos = Tensor::empty({R, P}, DType::I64);
       for (int64_t r = 0; r < R; ++r) {
@@ -227,6 +236,7 @@ BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const 
       }
       in.input_ids = t;
       in.position_ids = pos;
+      if (embeds.defined()) in.inputs_embeds = repeat_rows(embeds, K);
     } else {
       Tensor t = Tensor::empty({R, 1}, DType::I64), pos = Tensor::empty({R, 1}, DType::I64);
       for (int64_t r = 0; r < R; ++r) {
@@ -248,7 +258,21 @@ BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const 
     for (int64_t r = 0; r < R; ++r) m[r] = masks[beam_idx[r]];
     masks.swap(m);
   };
-  return beam_search(bm, prompts, V, settings);
+  return K == 1 ? greedy_search(bm, prompts, V, settings) : beam_search(bm, prompts, V, settings);
+}
+
+Tensor repeat_rows(const Tensor& t, int64_t times) {
+  IA_CHECK(t.defined() && t.ndim() >= 1 && times >= 1, ErrorKind::InvalidArgument, "repeat_rows: {} x {}",
+           t.defined() ? t.describe() : "nothing", times);
+  if (times == 1) return t;
+  Shape shape = t.shape();
+  shape[0] *= times;
+  Tensor out = Tensor::empty(shape, t.dtype(), t.device());
+  for (int64_t r = 0; r < shape[0]; ++r) {
+    Tensor row = out.select(0, r);
+    ops::copy_(row, t.select(0, r / times));
+  }
+  return out;
 }
 
 }  // namespace ia::generation

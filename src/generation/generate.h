@@ -56,10 +56,26 @@ struct GenerationOutput {
 GenerationOutput generate(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
                           const GenerationSettings& settings);
 
+// What a decoder conditioned on something else (an image) adds to beam search: VisionEncoderDecoder and BLIP
+// bring a cross-attention state, LLaVA its merged prompt embeddings.
+struct BeamConditioning {
+  bool hf_cache_compat = false;  // StepInput::hf_cache_compat
+  // Optional f32 [B, P, E]: the prefill consumes these instead of embedding input_ids (GenerationSettings::
+  // prompt_embeds); row b is used for every beam of batch row b.
+  Tensor prompt_embeds;
+  // Optional: makes the state for `rows` = B * num_beams decoder rows instead of model.new_state; row r belongs to
+  // batch row r / num_beams (repeat_rows), as HF _expand_inputs_for_generation expands encoder outputs.
+  std::function<std::unique_ptr<DecoderState>(int64_t rows, int64_t capacity)> new_state;
+};
+
 // Beam search (generation/beam_search.h) over CausalLM::step: input_ids [B, P] (left-padded), attention_mask
 // [B, P] (undefined: all ones), each row repeated num_beams times with positions cumsum(mask) - 1 like HF; the
 // KV cache (or recurrent state) is reordered in place after every step. settings.max_length = P + new tokens.
+// num_beams = 1: greedy search with the same processors (HF _greedy_search).
 BeamSearchOutput generate_beams(CausalLM& model, const Tensor& input_ids, const Tensor& attention_mask,
-                                const BeamSearchSettings& settings, bool hf_cache_compat = false);
+                                const BeamSearchSettings& settings, const BeamConditioning& conditioning = {});
+
+// Row r of the result is row r / times of t (dim 0): torch.repeat_interleave(t, times, dim=0).
+Tensor repeat_rows(const Tensor& t, int64_t times);
 
 }  // namespace ia::generation

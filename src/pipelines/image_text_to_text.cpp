@@ -96,18 +96,20 @@ nlohmann::json run(const RunContext& ctx, const std::vector<nlohmann::json>& inp
     IA_CHECK(S > 0, ErrorKind::InvalidArgument, "image-text-to-text: the prompt encodes to no tokens");
     in["input_ids"] = Tensor::from_vector(ids, {1, S});
     in["attention_mask"] = Tensor::from_vector(std::vector<int64_t>(S, 1), {1, S});
-    const auto r = m.model->generate(in, generation_request(ctx, S));
-    const std::string reply = decode_generated(m.tokenizer, r.front().second, S);
-    if (ctx.stream) ctx.stream(reply);
-    nlohmann::json rec;
-    if (chat) {
-      nlohmann::json full = nlohmann::json::parse(messages.dump());
-      full.push_back({{"role", "assistant"}, {"content", reply}});
-      rec = {{"input_text", nlohmann::json::parse(messages.dump())}, {"generated_text", full}};
-    } else {
-      rec = {{"input_text", prompt}, {"generated_text", prompt + reply}};
+    const Tensor gen = generate_text(ctx, *m.model, in, S, "image-text-to-text");
+    nlohmann::json recs = nlohmann::json::array();
+    for (int64_t i = 0; i < gen.dim(0); ++i) {
+      const std::string reply = decode_generated(m.tokenizer, gen, S, i);
+      if (ctx.stream && i == 0) ctx.stream(reply);
+      if (chat) {
+        nlohmann::json full = nlohmann::json::parse(messages.dump());
+        full.push_back({{"role", "assistant"}, {"content", reply}});
+        recs.push_back({{"input_text", nlohmann::json::parse(messages.dump())}, {"generated_text", full}});
+      } else {
+        recs.push_back({{"input_text", prompt}, {"generated_text", prompt + reply}});
+      }
     }
-    out.push_back(nlohmann::json::array({rec}));
+    out.push_back(recs);
   }
   return out;
 }

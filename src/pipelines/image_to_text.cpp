@@ -1,6 +1,7 @@
 // `run image-to-text`: transformers' ImageToTextPipeline for the captioning models (VisionEncoderDecoder /
 // TrOCR, BLIP): image file -> image processor -> generate -> [{"generated_text": ...}] per image. An optional
-// `prompt` parameter conditions BLIP's caption (VisionEncoderDecoder does not support one, as in HF).
+// `prompt` parameter conditions BLIP's caption (VisionEncoderDecoder does not support one, as in HF). Greedy or
+// beam search (num_beams, num_return_sequences: one result per returned sequence).
 #include "pipelines/vision_model.h"
 #include "pipelines/vision_text.h"
 
@@ -29,11 +30,14 @@ nlohmann::json run(const RunContext& ctx, const std::vector<nlohmann::json>& inp
       in["input_ids"] = Tensor::from_vector(ids, {1, static_cast<int64_t>(ids.size())});
       prompt_len = static_cast<int64_t>(ids.size()) - 1;  // BLIP's generate drops the trailing [SEP]
     }
-    const auto r = m.model->generate(in, generation_request(ctx, prompt_len));
-    const Tensor& ids = r.front().second;
-    const std::string text = decode_generated(m.tokenizer, ids, 0);
-    if (ctx.stream) ctx.stream(text);
-    out.push_back(nlohmann::json::array({nlohmann::json{{"generated_text", text}}}));
+    const Tensor ids = generate_text(ctx, *m.model, in, prompt_len, "image-to-text");
+    nlohmann::json texts = nlohmann::json::array();
+    for (int64_t i = 0; i < ids.dim(0); ++i) {
+      const std::string text = decode_generated(m.tokenizer, ids, 0, i);
+      if (ctx.stream && i == 0) ctx.stream(text);
+      texts.push_back({{"generated_text", text}});
+    }
+    out.push_back(texts);
   }
   return out;
 }

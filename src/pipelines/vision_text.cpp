@@ -1,9 +1,12 @@
 #include "pipelines/vision_text.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
+#include "generation/beam_generate.h"
 #include "generation/generation_config.h"
+#include "pipelines/generation_task.h"
 #include "vision/image_io.h"
 
 namespace ia::pipelines {
@@ -25,26 +28,33 @@ VisionTextModel VisionTextModel::load(const RunContext& ctx) {
   return VisionTextModel{std::move(model), text::Tokenizer::from_dir(dir), vision::ImageProcessor::from_json(pj)};
 }
 
-GenerationRequest generation_request(const RunContext& ctx, int64_t prompt_len) {
-  IA_CHECK(ctx.param_int("num_beams", 1) == 1, ErrorKind::Unsupported,
-           "unsupported: num_beams {} for vision-language generation (greedy only)", ctx.param_int("num_beams", 1));
-  IA_CHECK(!ctx.param_bool("do_sample", false), ErrorKind::Unsupported,
-           "unsupported: do_sample for vision-language generation (greedy only)");
-  const auto g = generation::GenerationConfig::load_dir(ctx.model_dir);
-  GenerationRequest req;
-  if (ctx.has_param("max_new_tokens")) req.max_new_tokens = ctx.param_int("max_new_tokens", 20);
-  else if (g.max_new_tokens) req.max_new_tokens = *g.max_new_tokens;
-  else req.max_new_tokens = std::max<int64_t>(0, g.max_length.value_or(20) - prompt_len);
-  IA_CHECK(req.max_new_tokens >= 0, ErrorKind::InvalidArgument, "max_new_tokens must be >= 0, got {}",
-           req.max_new_tokens);
-  req.eos_token_ids = g.eos_token_ids;
-  if (g.pad_token_id) req.pad_token_id = *g.pad_token_id;
-  else if (!g.eos_token_ids.empty()) req.pad_token_id = g.eos_token_ids.front();
-  return req;
+Tensor generate_text(const RunContext& ctx, Model& model, const TensorMap& inputs, int64_t prompt_len,
+                     const std::string& task) {
+  const GenerationPlan plan = plan_generation(ctx, model.config(), "");
+  const auto& g = plan.config;
+  IA_CHECK(!g.do_sample.value_or(false), ErrorKind::Unsupported,
+           "unsupported: do_sample for {} (greedy and beam search are implemented)", task);
+  generation::BeamRequest req;
+  req.num_beams = g.num_beams.value_or(1);
+  req.num_return_sequences = g.num_return_sequences.value_or(1);
+  IA_CHECK(req.num_return_sequences <= req.num_beams, ErrorKind::InvalidArgument,
+           "{}: num_return_sequences {} needs num_beams >= it", task, req.num_return_sequences);
+  req.length_penalty = g.length_penalty.value_or(1.0);
+  req.early_stopping = g.early_stopping.value_or(generation::EarlyStopping::False);
+  if (g.max_new_tokens) req.base.max_new_tokens = *g.max_new_tokens;
+  else req.base.max_new_tokens = g.max_length.value_or(20) - prompt_len;
+  req.base.max_new_tokens = std::max<int64_t>(1, req.base.max_new_tokens);
+  req.base.eos_token_ids = g.eos_token_ids;
+  if (g.pad_token_id) req.base.pad_token_id = *g.pad_token_id;
+  else if (!g.eos_token_ids.empty()) req.base.pad_token_id = g.eos_token_ids.front();
+  if (g.decoder_start_token_id) req.base.decoder_start_token_id = *g.decoder_start_token_id;
+  req.processors = g.processors(prompt_len);
+  const NamedTensors out = generation::generate_beams(model, inputs, req);
+  return out.front().second;
 }
 
-std::string decode_generated(const text::Tokenizer& tok, const Tensor& ids, int64_t from) {
-  const auto v = ids.to_vector<int64_t>();
+std::string decode_generated(const text::Tokenizer& tok, const Tensor& ids, int64_t from, int64_t row) {
+  const auto v = ids.select(0, row).contiguous().to_vector<int64_t>();
   std::vector<uint32_t> out;
   for (size_t i = static_cast<size_t>(from); i < v.size(); ++i) out.push_back(static_cast<uint32_t>(v[i]));
   return tok.decode(out, true);

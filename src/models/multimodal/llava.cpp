@@ -5,6 +5,7 @@
 // of the engine (config.text_config: Llama, Mistral, ...) runs on them; generation prefills with those merged
 // embeddings and continues with the KV cache; under ModelConfig::transformers_compat 4.48 its decode steps take
 // the mask and positions of that release's legacy LLaVA path (LegacyDecode), by default the prompt's own.
+#include "generation/beam_generate.h"
 #include "generation/generate.h"
 #include "models/causal_lm.h"
 #include "models/composite.h"
@@ -56,7 +57,7 @@ class LegacyDecode : public CausalLM {
   CausalLM& lm_;
 };
 
-class LlavaForConditionalGeneration : public Model {
+class LlavaForConditionalGeneration : public Model, public generation::BeamGenerating {
  public:
   LlavaForConditionalGeneration(const ModelConfig& c, const WeightLoader& w, const std::string&) {
     IA_CHECK(c.has("vision_config") && c.has("text_config"), ErrorKind::Format,
@@ -139,6 +140,23 @@ class LlavaForConditionalGeneration : public Model {
     if (!config_.reproduces_transformers()) return generation::generate(*lm_, ids, mask, s).named(req.return_logits);
     LegacyDecode legacy(*lm_);
     return generation::generate(legacy, ids, mask, s).named(req.return_logits);
+  }
+
+  // Beam search over the merged prompt embeddings (repeated per beam), decoded like generate().
+  NamedTensors generate_beams(const TensorMap& inputs, const generation::BeamRequest& req) override {
+    const Tensor ids = input_ids(inputs);
+    generation::BeamRequest r = req;
+    if (r.base.eos_token_ids.empty()) r.base.eos_token_ids = default_eos_token_ids(config_);
+    const auto bs = generation::beam_settings(r, config_, ids.dim(1));
+    generation::BeamConditioning cond;
+    cond.hf_cache_compat = config_.reproduces_transformers();
+    cond.prompt_embeds = merged_embeddings(inputs, ids, nullptr);
+    auto m = inputs.find("attention_mask");
+    const Tensor mask = m != inputs.end() ? m->second : Tensor();
+    LegacyDecode legacy(*lm_);
+    CausalLM& decoder = config_.reproduces_transformers() ? static_cast<CausalLM&>(legacy) : *lm_;
+    const auto out = generation::generate_beams(decoder, ids, mask, bs, cond);
+    return generation::beam_outputs(out, ids.dim(0) * req.num_beams, lm_->vocab_size(), bs.return_logits);
   }
   bool can_generate() const override { return true; }
 

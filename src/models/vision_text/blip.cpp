@@ -5,6 +5,7 @@
 // dropped, and decoding stops at sep_token_id.
 #include <cmath>
 
+#include "generation/beam_generate.h"
 #include "generation/generate.h"
 #include "models/causal_lm.h"
 #include "models/encoder/bert_decoder.h"
@@ -82,7 +83,7 @@ bert::BertConfig text_config(const ModelConfig& c) {
   return b;
 }
 
-class BlipForConditionalGeneration : public Model {
+class BlipForConditionalGeneration : public Model, public generation::BeamGenerating {
  public:
   BlipForConditionalGeneration(const ModelConfig& c, const WeightLoader& w, const std::string&) {
     const ModelConfig vc = c.has("vision_config") ? c.sub("vision_config") : ModelConfig(nlohmann::json::object(), c.source() + ":vision_config");
@@ -134,23 +135,8 @@ class BlipForConditionalGeneration : public Model {
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override {
     const Tensor image_embeds = vision_->forward(inputs, device(), nullptr);
     const int64_t B = image_embeds.dim(0);
-    Tensor prompt = layers::full_i64({B, 1}, bos_), mask;
-    auto it = inputs.find("input_ids");
-    if (it != inputs.end() && it->second.defined()) {
-      Tensor ids = it->second.to(Device::cpu()).to(DType::I64).clone();
-      IA_CHECK(ids.ndim() == 2 && ids.dim(0) == B && ids.dim(1) >= 2, ErrorKind::InvalidArgument,
-               "generate: input_ids must be [{}, seq>=2] ([CLS] prompt [SEP] from the processor), got {}", B,
-               ids.describe());
-      for (int64_t b = 0; b < B; ++b) ids.data<int64_t>()[b * ids.dim(1)] = bos_;
-      prompt = ids.slice(1, 0, ids.dim(1) - 1).contiguous();
-      auto m = inputs.find("attention_mask");
-      if (m != inputs.end() && m->second.defined()) {
-        Tensor am = m->second.to(Device::cpu()).to(DType::I64).contiguous();
-        IA_CHECK(am.shape() == ids.shape(), ErrorKind::InvalidArgument, "attention_mask {} for input_ids {}",
-                 am.describe(), ids.describe());
-        mask = am.slice(1, 0, am.dim(1) - 1).contiguous();
-      }
-    }
+    Tensor mask;
+    const Tensor prompt = decoder_prompt(inputs, B, mask);
     generation::GenerationSettings s;
     s.max_new_tokens = req.max_new_tokens;
     s.eos_token_ids = {sep_};  // BLIP's generate passes eos_token_id = sep_token_id
@@ -162,9 +148,49 @@ class BlipForConditionalGeneration : public Model {
     auto r = generation::generate(*text_, prompt, mask, s);
     return r.named(req.return_logits);
   }
+
+  // Beam search with the same prompt and BLIP's eos/pad, the image embeddings repeated per beam.
+  NamedTensors generate_beams(const TensorMap& inputs, const generation::BeamRequest& req) override {
+    const Tensor image_embeds = vision_->forward(inputs, device(), nullptr);
+    const int64_t B = image_embeds.dim(0);
+    Tensor mask;
+    const Tensor prompt = decoder_prompt(inputs, B, mask);
+    generation::BeamRequest r = req;
+    r.base.eos_token_ids = {sep_};
+    r.base.pad_token_id = pad_;
+    const auto bs = generation::beam_settings(r, config_, prompt.dim(1));
+    generation::BeamConditioning cond;
+    cond.hf_cache_compat = config_.reproduces_transformers();
+    cond.new_state = [&](int64_t rows, int64_t capacity) {
+      return text_->new_cross_state(generation::repeat_rows(image_embeds, rows / B),
+                                    layers::full_i64({rows, image_embeds.dim(1)}, 1), capacity);
+    };
+    const auto out = generation::generate_beams(*text_, prompt, mask, bs, cond);
+    return generation::beam_outputs(out, B * req.num_beams, text_->vocab_size(), bs.return_logits);
+  }
   bool can_generate() const override { return true; }
 
  private:
+  // BLIP.generate's decoder prompt: [bos] alone, or the processor's input_ids ([CLS] prompt [SEP]) with the
+  // first token replaced by bos and the trailing [SEP] dropped (mask: the attention_mask cut the same way).
+  Tensor decoder_prompt(const TensorMap& inputs, int64_t B, Tensor& mask) const {
+    auto it = inputs.find("input_ids");
+    if (it == inputs.end() || !it->second.defined()) return layers::full_i64({B, 1}, bos_);
+    Tensor ids = it->second.to(Device::cpu()).to(DType::I64).clone();
+    IA_CHECK(ids.ndim() == 2 && ids.dim(0) == B && ids.dim(1) >= 2, ErrorKind::InvalidArgument,
+             "generate: input_ids must be [{}, seq>=2] ([CLS] prompt [SEP] from the processor), got {}", B,
+             ids.describe());
+    for (int64_t b = 0; b < B; ++b) ids.data<int64_t>()[b * ids.dim(1)] = bos_;
+    auto m = inputs.find("attention_mask");
+    if (m != inputs.end() && m->second.defined()) {
+      Tensor am = m->second.to(Device::cpu()).to(DType::I64).contiguous();
+      IA_CHECK(am.shape() == ids.shape(), ErrorKind::InvalidArgument, "attention_mask {} for input_ids {}",
+               am.describe(), ids.describe());
+      mask = am.slice(1, 0, am.dim(1) - 1).contiguous();
+    }
+    return ids.slice(1, 0, ids.dim(1) - 1).contiguous();
+  }
+
   std::unique_ptr<VisionModel> vision_;
   std::unique_ptr<Model> text_model_;
   CausalLM* text_ = nullptr;

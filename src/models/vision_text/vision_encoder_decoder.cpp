@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "generation/beam_generate.h"
 #include "generation/generate.h"
 #include "models/causal_lm.h"
 #include "models/composite.h"
@@ -29,7 +30,7 @@ int64_t generation_field(const ModelConfig& c, const std::string& key) {
   return -1;
 }
 
-class VisionEncoderDecoder : public Model {
+class VisionEncoderDecoder : public Model, public generation::BeamGenerating {
  public:
   VisionEncoderDecoder(const ModelConfig& c, const WeightLoader& w, const std::string&) {
     const ModelConfig ec = c.sub("encoder"), dc = c.sub("decoder");
@@ -91,20 +92,7 @@ class VisionEncoderDecoder : public Model {
   // prepended when missing, like HF's _prepare_decoder_input_ids_for_generation).
   NamedTensors generate(const TensorMap& inputs, const GenerationRequest& req) override {
     const Tensor enc = encode(inputs, nullptr);
-    const int64_t B = enc.dim(0);
-    const int64_t start = req.decoder_start_token_id >= 0 ? req.decoder_start_token_id : decoder_start_;
-    IA_CHECK(start >= 0, ErrorKind::InvalidArgument,
-             "generate: decoder_start_token_id or bos_token_id has to be defined for encoder-decoder generation");
-    Tensor prompt = layers::full_i64({B, 1}, start);
-    auto it = inputs.find("decoder_input_ids");
-    if (it != inputs.end() && it->second.defined()) {
-      Tensor given = it->second.to(Device::cpu()).to(DType::I64).contiguous();
-      IA_CHECK(given.ndim() == 2 && given.dim(0) == B, ErrorKind::InvalidArgument,
-               "generate: decoder_input_ids {} for {} images", given.describe(), B);
-      bool starts = given.dim(1) > 0;
-      for (int64_t b = 0; b < B && starts; ++b) starts = given.data<int64_t>()[b * given.dim(1)] == start;
-      prompt = starts ? given : ops::concat({prompt, given}, 1);
-    }
+    const Tensor prompt = decoder_prompt(inputs, req.decoder_start_token_id, enc.dim(0));
     const Tensor cross = cross_input(enc);
     generation::GenerationSettings s;
     s.max_new_tokens = req.max_new_tokens;
@@ -115,6 +103,24 @@ class VisionEncoderDecoder : public Model {
     s.new_state = [&](int64_t, int64_t capacity) { return decoder_->new_cross_state(cross, Tensor(), capacity); };
     auto r = generation::generate(*decoder_, prompt, Tensor(), s);
     return r.named(req.return_logits);
+  }
+
+  // Beam search from the same decoder prompt, the encoder output repeated per beam.
+  NamedTensors generate_beams(const TensorMap& inputs, const generation::BeamRequest& req) override {
+    const Tensor enc = encode(inputs, nullptr);
+    const int64_t B = enc.dim(0);
+    const Tensor prompt = decoder_prompt(inputs, req.base.decoder_start_token_id, B);
+    const Tensor cross = cross_input(enc);
+    generation::BeamRequest r = req;
+    if (r.base.eos_token_ids.empty()) r.base.eos_token_ids = default_eos_token_ids(config_);
+    const auto bs = generation::beam_settings(r, config_, prompt.dim(1));
+    generation::BeamConditioning cond;
+    cond.hf_cache_compat = config_.reproduces_transformers();
+    cond.new_state = [&](int64_t rows, int64_t capacity) {
+      return decoder_->new_cross_state(generation::repeat_rows(cross, rows / B), Tensor(), capacity);
+    };
+    const auto out = generation::generate_beams(*decoder_, prompt, Tensor(), bs, cond);
+    return generation::beam_outputs(out, B * req.num_beams, decoder_->vocab_size(), bs.return_logits);
   }
   bool can_generate() const override { return true; }
 
@@ -135,6 +141,22 @@ class VisionEncoderDecoder : public Model {
              "unsupported: VisionEncoderDecoderModel encoder {} (last_hidden_state must be [batch, tokens, hidden])",
              encoder_->model_type());
     return last;
+  }
+
+  // [B, 1] decoder_start_token_id, or the given decoder_input_ids with it prepended when they do not start with it.
+  Tensor decoder_prompt(const TensorMap& inputs, int64_t requested_start, int64_t B) const {
+    const int64_t start = requested_start >= 0 ? requested_start : decoder_start_;
+    IA_CHECK(start >= 0, ErrorKind::InvalidArgument,
+             "generate: decoder_start_token_id or bos_token_id has to be defined for encoder-decoder generation");
+    const Tensor first = layers::full_i64({B, 1}, start);
+    auto it = inputs.find("decoder_input_ids");
+    if (it == inputs.end() || !it->second.defined()) return first;
+    Tensor given = it->second.to(Device::cpu()).to(DType::I64).contiguous();
+    IA_CHECK(given.ndim() == 2 && given.dim(0) == B, ErrorKind::InvalidArgument,
+             "generate: decoder_input_ids {} for {} images", given.describe(), B);
+    bool starts = given.dim(1) > 0;
+    for (int64_t b = 0; b < B && starts; ++b) starts = given.data<int64_t>()[b * given.dim(1)] == start;
+    return starts ? given : ops::concat({first, given}, 1);
   }
 
   Tensor cross_input(const Tensor& enc) const { return enc_to_dec_proj_.defined() ? enc_to_dec_proj_(enc) : enc; }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "generation/beam_generate.h"
 #include "io/safetensors.h"
 #include "models/model.h"
 #include "pipelines/pipeline.h"
@@ -101,6 +102,34 @@ TEST(ImageToTextPipeline, CaptionEqualsTheModelsGreedyGenerationOnTheProcessedIm
     ASSERT_TRUE(out[i].is_array() && out[i].size() == 1 && out[i][0].contains("generated_text")) << out[i].dump();
     EXPECT_EQ(out[i][0]["generated_text"], pipelines::decode_generated(m.tokenizer, g.front().second, 0));
   }
+}
+
+TEST(ImageToTextPipeline, BeamSearchReturnsTheModelsBestSequences) {
+  const fs::path dir = vit_gpt2_dir();
+  auto ctx = context(dir, 4);
+  ctx.params["num_beams"] = 3;
+  ctx.params["num_return_sequences"] = 2;
+  const json out = pipelines::run_task("image-to-text", ctx, {image("australia.jpg").string()});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].size(), 2u) << out.dump();
+  auto m = pipelines::VisionTextModel::load(ctx);
+  generation::BeamRequest req;
+  req.base.max_new_tokens = 4;
+  req.base.eos_token_ids = {50256};
+  req.base.pad_token_id = 50256;
+  req.num_beams = 3;
+  req.num_return_sequences = 2;
+  const auto img = vision::read_image(image("australia.jpg").string());
+  const auto g = generation::generate_beams(
+      *m.model, {{"pixel_values", m.processor.preprocess(std::vector<vision::ImageU8>{img})}}, req);
+  for (int64_t i = 0; i < 2; ++i)
+    EXPECT_EQ(out[0][i]["generated_text"], pipelines::decode_generated(m.tokenizer, g.front().second, 0, i));
+  ctx.params["do_sample"] = true;
+  EXPECT_NE(error_of(ctx, "image-to-text", image("australia.jpg").string()).find("do_sample"), std::string::npos);
+  ctx.params.erase("do_sample");
+  ctx.params["num_return_sequences"] = 4;
+  EXPECT_NE(error_of(ctx, "image-to-text", image("australia.jpg").string()).find("num_return_sequences"),
+            std::string::npos);
 }
 
 TEST(ImageToTextPipeline, CliPrintsTransformersShapedJson) {
@@ -235,6 +264,17 @@ TEST(ImageTextToTextPipeline, LlavaAnswersStringAndChatPrompts) {
   const json& msgs = c[0][0]["generated_text"];
   ASSERT_TRUE(msgs.is_array() && msgs.size() == 2) << c.dump();
   EXPECT_EQ(msgs[1]["role"], "assistant");
+}
+
+TEST(ImageTextToTextPipeline, LlavaBeamSearchReturnsEverySequence) {
+  auto ctx = context(llava_dir(), 3);
+  ctx.params["num_beams"] = 2;
+  ctx.params["num_return_sequences"] = 2;
+  const std::string prompt = "USER: <image>\nWhat is this? ASSISTANT:";
+  const json out =
+      pipelines::run_task("image-text-to-text", ctx, {json{{"image", image("llama_cute.jpg").string()}, {"text", prompt}}});
+  ASSERT_EQ(out[0].size(), 2u) << out.dump();
+  for (const auto& r : out[0]) EXPECT_EQ(r["generated_text"].get<std::string>().rfind(prompt, 0), 0u) << out.dump();
 }
 
 TEST(ImageTextToTextPipeline, PromptWithoutTheImageTokenIsHfsMismatchError) {
