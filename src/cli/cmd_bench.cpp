@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "cli/command.h"
@@ -38,29 +39,66 @@ std::string cpu_model() {
 }
 
 struct BenchArgs {
-  std::string model, config, hf_class, device = "cpu";
+  std::string model, config, hf_class, device = "cpu", dtype;
   int64_t seq = 128, batch = 1;
   int warmup = 3, reps = 10;
   uint64_t seed = 0;
   bool no_fallback = false;
 };
 
-int run_bench(const BenchArgs& a) {
-  auto choice = ia::cli::resolve_device_flag(a.device, !a.no_fallback);
-  std::unique_ptr<ia::Model> model;
-  std::string source;
-  auto t0 = std::chrono::steady_clock::now();
+// The benchmarked model: random weights for --config, else the checkpoint; weight_dtype as --dtype.
+std::unique_ptr<ia::Model> make_model(const BenchArgs& a, ia::Device device, std::optional<ia::DType> weight_dtype) {
   if (!a.config.empty()) {
     ia::ModelConfig cfg = ia::ModelConfig::load(a.config);
-    model = ia::build_model(cfg, ia::WeightLoader::synthetic(a.seed, choice.device), a.hf_class);
-    source = a.config + " (random weights)";
-  } else {
-    ia::LoadOptions lo;
-    lo.hf_class = a.hf_class;
-    lo.device = choice.device;
-    model = ia::load_model(ia::resolve_model(a.model), lo);
-    source = a.model;
+    ia::WeightLoader w = ia::WeightLoader::synthetic(a.seed, device);
+    w.set_matmul_dtype(weight_dtype);
+    auto m = ia::build_model(cfg, w, a.hf_class);
+    IA_CHECK(!weight_dtype || w.report().matmul_converted > 0, ia::ErrorKind::Unsupported,
+             "unsupported: --dtype {} for {} (no matmul weights of the shared decoder)", a.dtype, m->model_type());
+    return m;
   }
+  ia::LoadOptions lo;
+  lo.hf_class = a.hf_class;
+  lo.device = device;
+  lo.weight_dtype = weight_dtype;
+  return ia::load_model(ia::resolve_model(a.model), lo);
+}
+
+// The --dtype model's first output against the stored-precision model's on the same inputs: max and mean
+// |difference| and top-1 agreement of the last dimension (argmax per row: tokens for logits, classes, ...).
+nlohmann::json accuracy_vs_reference(const ia::Tensor& got, const ia::Tensor& ref) {
+  const ia::Tensor g = got.to(ia::Device::cpu()).to(ia::DType::F32).contiguous();
+  const ia::Tensor r = ref.to(ia::Device::cpu()).to(ia::DType::F32).contiguous();
+  IA_CHECK(g.shape() == r.shape(), ia::ErrorKind::InvalidArgument, "bench: outputs {} and {} differ in shape",
+           g.describe(), r.describe());
+  const float* gp = g.data<float>();
+  const float* rp = r.data<float>();
+  const int64_t n = g.numel(), D = g.ndim() ? g.dim(-1) : 1, rows = D ? n / D : 0;
+  double max_abs = 0, sum_abs = 0, ref_max = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = std::fabs(double(gp[i]) - rp[i]);
+    max_abs = std::max(max_abs, d);
+    sum_abs += d;
+    ref_max = std::max(ref_max, std::fabs(double(rp[i])));
+  }
+  int64_t agree = 0;
+  for (int64_t row = 0; row < rows; ++row)
+    agree += std::max_element(gp + row * D, gp + (row + 1) * D) - (gp + row * D) ==
+             std::max_element(rp + row * D, rp + (row + 1) * D) - (rp + row * D);
+  return {{"max_abs_error", max_abs},
+          {"mean_abs_error", n ? sum_abs / n : 0.0},
+          {"reference_max_abs", ref_max},
+          {"top1_agreement", rows ? double(agree) / rows : 1.0},
+          {"rows", rows}};
+}
+
+int run_bench(const BenchArgs& a) {
+  auto choice = ia::cli::resolve_device_flag(a.device, !a.no_fallback);
+  const std::optional<ia::DType> weight_dtype =
+      a.dtype.empty() ? std::nullopt : std::optional<ia::DType>(ia::parse_weight_dtype(a.dtype));
+  const std::string source = a.config.empty() ? a.model : a.config + " (random weights)";
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<ia::Model> model = make_model(a, choice.device, weight_dtype);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const int64_t vocab = model->config().dim_or("vocab_size", 1000, 1);
   std::mt19937_64 rng(a.seed + 1);
@@ -99,6 +137,11 @@ int run_bench(const BenchArgs& a) {
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
   }
   const double flops = static_cast<double>(ia::ops::flops_counted()) / a.reps;
+  nlohmann::json accuracy;
+  if (weight_dtype) {  // after timing, so the reference model's memory is not in the peak of the timed runs
+    const ia::Tensor got = model->forward(inputs, fo).front().second;
+    accuracy = accuracy_vs_reference(got, make_model(a, choice.device, std::nullopt)->forward(inputs, fo).front().second);
+  }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   auto pct = [&](double p) {
@@ -133,7 +176,9 @@ int run_bench(const BenchArgs& a) {
                    {"min_ms", sorted.front()},
                    {"gflop_per_run", flops / 1e9},
                    {"gflops_at_p50", gflops},
-                   {"peak_rss_mib", peak_rss_mib()}};
+                   {"peak_rss_mib", peak_rss_mib()},
+                   {"dtype", a.dtype.empty() ? "as stored" : a.dtype}};
+  if (!accuracy.is_null()) j["accuracy_vs_stored"] = accuracy;
   if (ia::cli::globals().json) {
     std::cout << j.dump(2) << std::endl;
     return 0;
@@ -146,6 +191,12 @@ int run_bench(const BenchArgs& a) {
   fmt::print("throughput  {:.2f} GFLOP/run  {:.1f} GFLOP/s at p50  {:.1f} seq/s\n", flops / 1e9, gflops,
              a.batch * 1000.0 / p50);
   fmt::print("memory      peak RSS {:.0f} MiB  (load {:.0f} ms)\n", peak_rss_mib(), load_ms);
+  if (!accuracy.is_null())
+    fmt::print("accuracy    {} vs stored weights: max |err| {:.3g}, mean |err| {:.3g} (output max |x| {:.3g}), top-1 "
+               "agreement {:.2f}% of {} rows\n",
+               a.dtype, accuracy["max_abs_error"].get<double>(), accuracy["mean_abs_error"].get<double>(),
+               accuracy["reference_max_abs"].get<double>(), 100 * accuracy["top1_agreement"].get<double>(),
+               accuracy["rows"].get<int64_t>());
   return 0;
 }
 
@@ -190,6 +241,9 @@ void setup(CLI::App& app) {
   c->add_option("--reps", b->reps, "timed repetitions")->capture_default_str()->check(CLI::Range(1, 100000));
   c->add_option("--device", b->device, "cpu | cuda[:N] | auto")->capture_default_str();
   c->add_option("--seed", b->seed, "seed for random weights and inputs");
+  c->add_option("--dtype", b->dtype,
+                "load-time matmul weight dtype f32 | f16 | bf16 | int8 (default: as stored); also reports the error "
+                "against the stored weights");
   c->add_flag("--no-fallback", b->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([b, c] {

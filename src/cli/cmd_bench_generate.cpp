@@ -26,7 +26,7 @@
 namespace {
 
 struct Args {
-  std::string model, device = "cpu";
+  std::string model, device = "cpu", dtype;
   int64_t prompt_len = 128, gen = 64, batch = 1;
   int reps = 5, warmup = 1;
   bool skip_bandwidth = false;
@@ -90,6 +90,7 @@ size_t weight_bytes_per_token(const ia::Model& m) {
   auto lin = [&](const ia::layers::Linear& l) {
     if (l.weight.defined()) n += l.weight.nbytes();
     if (l.bias.defined()) n += l.bias.nbytes();
+    if (l.scale.defined()) n += l.scale.nbytes();
   };
   auto norm = [&](const ia::decoder::Norm& x) {
     if (x.weight.defined()) n += x.weight.nbytes();
@@ -110,6 +111,7 @@ int run(const Args& a) {
   const bool json = cli::globals().json;
   LoadOptions lo;
   lo.device = cli::resolve_device_flag(a.device).device;
+  if (!a.dtype.empty()) lo.weight_dtype = parse_weight_dtype(a.dtype);
   auto t0 = std::chrono::steady_clock::now();
   auto base = load_model(a.model, lo);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -142,6 +144,7 @@ int run(const Args& a) {
     nlohmann::json j{{"model", a.model},
                      {"model_type", base->model_type()},
                      {"threads", num_threads()},
+                     {"dtype", a.dtype.empty() ? "as stored" : a.dtype},
                      {"prompt_len", a.prompt_len},
                      {"gen", a.gen},
                      {"batch", a.batch},
@@ -158,7 +161,8 @@ int run(const Args& a) {
                      {"load_ms", load_ms}};
     std::cout << j.dump() << std::endl;
   } else {
-    fmt::print("model       {} ({}), {} threads, load {:.0f} ms\n", a.model, base->model_type(), num_threads(), load_ms);
+    fmt::print("model       {} ({}, weights {}), {} threads, load {:.0f} ms\n", a.model, base->model_type(),
+               a.dtype.empty() ? "as stored" : a.dtype, num_threads(), load_ms);
     fmt::print("shape       batch {}  prompt {}  gen {}  ({} warm-up, {} reps)\n", a.batch, a.prompt_len, a.gen,
                a.warmup, a.reps);
     fmt::print("prefill     {:.1f} ± {:.1f} tok/s\n", pm, ps);
@@ -181,6 +185,7 @@ void setup(CLI::App& app) {
   c->add_option("--warmup", a->warmup, "warm-up runs")->capture_default_str()->check(CLI::Range(0, 100));
   c->add_flag("--no-bandwidth", a->skip_bandwidth, "skip measuring the machine's read bandwidth");
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto")->capture_default_str();
+  c->add_option("--dtype", a->dtype, "load-time matmul weight dtype f32 | f16 | bf16 | int8 (default: as stored)");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([a] { ia::cli::set_exit_code(run(*a)); });
 }

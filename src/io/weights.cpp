@@ -156,12 +156,19 @@ WeightLoader WeightLoader::base(const std::string& base_model_prefix) const {
 
 bool WeightLoader::has(const std::string& name) const { return synthetic_ || ckpt_->has(full_name(name)); }
 
+Tensor WeightLoader::to_matmul_dtype(const Tensor& t) const {
+  if (!matmul_dtype_ || *matmul_dtype_ == DType::I8 || t.ndim() != 2) return t;
+  ++report_->matmul_converted;
+  return t.dtype() == *matmul_dtype_ ? t : t.to(*matmul_dtype_);
+}
+
 Tensor WeightLoader::fetch(const std::string& name, const Shape& expected, bool optional, bool native) const {
   const std::string full = full_name(name);
   if (synthetic_) {
     report_->used.insert(full);
     Tensor t = synthesize(seed_, full, expected);
     if (report_->keep_synthesized) report_->synthesized.emplace_back(full, t);
+    if (native) t = to_matmul_dtype(t);
     return t.to(device_);
   }
   if (!ckpt_->has(full)) {
@@ -183,6 +190,7 @@ Tensor WeightLoader::fetch(const std::string& name, const Shape& expected, bool 
            ckpt_->path(), full, dtype_name(info.dtype));
   Tensor t = ckpt_->get(full);
   if (!native || (t.dtype() != DType::F16 && t.dtype() != DType::BF16)) t = t.to(DType::F32);
+  if (native) t = to_matmul_dtype(t);
   return t.to(device_);
 }
 

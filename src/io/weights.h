@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@ struct LoadReport {
   std::vector<std::string> missing;                        // expected by the model, absent from the checkpoint
   std::vector<std::string> mismatched;                     // present with the wrong shape (message per tensor)
   std::vector<std::string> unexpected(const Checkpoint& ckpt) const;  // in the checkpoint, never used
+  int64_t matmul_converted = 0;      // matmul weights stored in WeightLoader::matmul_dtype (converted or quantized)
   bool keep_synthesized = false;     // synthetic loaders: remember what was made (to write a checkpoint)
   NamedTensors synthesized;
 };
@@ -64,8 +66,12 @@ class WeightLoader {
   // The tensor `prefix.name` as f32 on the loader's device, shape-checked (zero-copy for f32 on CPU).
   Tensor get(const std::string& name, const Shape& expected) const;
   Tensor get_optional(const std::string& name, const Shape& expected) const;  // undefined if absent
-  // As get(), but keeps f16/bf16 storage (for large matmul weights that kernels consume directly).
+  // As get(), but keeps f16/bf16 storage (for large matmul weights that kernels consume directly); with a
+  // matmul_dtype of F32/F16/BF16 the weight is converted to it instead (I8: kept as stored, layers quantize it).
   Tensor get_native(const std::string& name, const Shape& expected) const;
+  // Load-time dtype of the matmul weights that models read through get_native (`--dtype`); nullopt: as stored.
+  void set_matmul_dtype(std::optional<DType> d) { matmul_dtype_ = d; }
+  std::optional<DType> matmul_dtype() const { return matmul_dtype_; }
 
   std::string full_name(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
   const std::string& prefix() const { return prefix_; }
@@ -78,12 +84,14 @@ class WeightLoader {
 
  private:
   Tensor fetch(const std::string& name, const Shape& expected, bool optional, bool native) const;
+  Tensor to_matmul_dtype(const Tensor& t) const;
   std::shared_ptr<Checkpoint> ckpt_;
   std::string prefix_;
   Device device_;
   bool strict_;
   bool synthetic_ = false;
   uint64_t seed_ = 0;
+  std::optional<DType> matmul_dtype_;
   std::shared_ptr<LoadReport> report_;
 };
 

@@ -1,5 +1,7 @@
 #include "models/layers.h"
 
+#include <tuple>
+
 namespace ia::layers {
 
 Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
@@ -7,6 +9,10 @@ Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bi
   l.weight = w.get("weight", {out, in});
   if (with_bias) l.bias = w.get("bias", {out});
   return l;
+}
+
+void Linear::quantize_int8() {
+  std::tie(weight, scale) = ops::quantize_int8_rows(weight);
 }
 
 Linear Linear::load_optional_bias(const WeightLoader& w, int64_t in, int64_t out) {

@@ -10,11 +10,16 @@ namespace ia::layers {
 
 struct Linear {
   Tensor weight, bias;
+  Tensor scale;  // f32 [out] when weight is weight-only int8 (ops::quantize_int8_rows), else undefined
   // `w` points at the module ("...attention.self.query"); loads weight [out, in] and bias [out].
   static Linear load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias = true);
   static Linear load_optional_bias(const WeightLoader& w, int64_t in, int64_t out);
-  Tensor operator()(const Tensor& x) const { return ops::linear(x, weight, bias); }
+  Tensor operator()(const Tensor& x) const {
+    return scale.defined() ? ops::linear_int8(x, weight, scale, bias) : ops::linear(x, weight, bias);
+  }
   bool defined() const { return weight.defined(); }
+  // Replaces a float weight by its int8 quantization (weight-only, per output row).
+  void quantize_int8();
 };
 
 struct LayerNorm {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,13 @@ struct LoadOptions {
   bool strict = true;
   // ModelConfig::transformers_compat: "" = the intended model; kTransformersCompat = transformers 4.48's behaviour.
   std::string transformers_compat;
+  // `--dtype`: the matmul weights of models built on the shared decoder kept as F32, F16, BF16 or weight-only
+  // int8 (I8, per-row scales) instead of as stored; nullopt: as stored. A model with no such weights: Unsupported.
+  std::optional<DType> weight_dtype;
 };
+
+// `--dtype` values: "f32" | "f16" | "bf16" | "int8" (InvalidArgument otherwise).
+DType parse_weight_dtype(const std::string& name);
 
 // Builds a model from an already-open checkpoint (throws Unsupported "unsupported: <type>/<class>").
 std::unique_ptr<Model> build_model(const ModelConfig& config, const WeightLoader& weights, const std::string& hf_class);

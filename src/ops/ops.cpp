@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 
 IA_DEFINE_OP(fill)
 IA_DEFINE_OP(copy)
 IA_DEFINE_OP(to_host)
 IA_DEFINE_OP(from_host)
 IA_DEFINE_OP(linear)
+IA_DEFINE_OP(linear_int8)
 IA_DEFINE_OP(matmul)
 IA_DEFINE_OP(binary)
 IA_DEFINE_OP(unary)
@@ -112,6 +114,51 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   count_flops(2ull * x2.dim(0) * N * K);
   kernels::linear().get(x.device().type)(x2, weight.contiguous(), b, out2);
   return out;
+}
+
+Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias) {
+  same_device("linear_int8", x, weight_q);
+  same_device("linear_int8", x, scale);
+  same_device("linear_int8", x, bias);
+  require_float("linear_int8", x);
+  IA_CHECK(weight_q.ndim() == 2 && weight_q.dtype() == DType::I8, ErrorKind::InvalidArgument,
+           "linear_int8: weight must be i8 [out, in], got {}", weight_q.describe());
+  const int64_t K = x.dim(-1), N = weight_q.dim(0);
+  IA_CHECK(weight_q.dim(1) == K, ErrorKind::InvalidArgument, "linear_int8: input {} vs weight {}", x.describe(),
+           weight_q.describe());
+  IA_CHECK(scale.defined() && scale.numel() == N, ErrorKind::InvalidArgument, "linear_int8: scale {} for {} outputs",
+           scale.defined() ? scale.describe() : "missing", N);
+  IA_CHECK(!bias.defined() || bias.numel() == N, ErrorKind::InvalidArgument, "linear_int8: bias {} for {} outputs",
+           bias.describe(), N);
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor x2 = f32_contig(x).view({-1, K});
+  Tensor out = Tensor::empty(out_shape, DType::F32, x.device());
+  Tensor out2 = out.view({x2.dim(0), N});
+  count_flops(2ull * x2.dim(0) * N * K);
+  kernels::linear_int8().get(x.device().type)(x2, weight_q.contiguous(), f32_contig(scale),
+                                               bias.defined() ? f32_contig(bias) : Tensor(), out2);
+  return out;
+}
+
+std::pair<Tensor, Tensor> quantize_int8_rows(const Tensor& weight) {
+  IA_CHECK(weight.defined() && weight.ndim() == 2 && dtype_is_float(weight.dtype()), ErrorKind::InvalidArgument,
+           "quantize_int8_rows: expected a 2-D float weight, got {}", weight.defined() ? weight.describe() : "nothing");
+  const Tensor w = weight.to(Device::cpu()).to(DType::F32).contiguous();
+  const int64_t N = w.dim(0), K = w.dim(1);
+  Tensor q = Tensor::empty({N, K}, DType::I8), scale = Tensor::empty({N}, DType::F32);
+  const float* wp = w.data<float>();
+  int8_t* qp = q.data<int8_t>();
+  float* sp = scale.data<float>();
+  for (int64_t n = 0; n < N; ++n) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(wp[n * K + k]));
+    const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+    sp[n] = s;
+    for (int64_t k = 0; k < K; ++k)
+      qp[n * K + k] = static_cast<int8_t>(std::clamp(std::round(wp[n * K + k] / s), -127.0f, 127.0f));
+  }
+  return {q.to(weight.device()), scale.to(weight.device())};
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, float alpha) {

@@ -1,5 +1,5 @@
 // CPU kernels: linear (x @ W^T + b) and batched matmul, on OpenBLAS sgemm/sgemv. f16/bf16 weights are
-// widened to f32 (row blocks for GEMM, on the fly for GEMV).
+// widened to f32 (row blocks for GEMM, on the fly for GEMV); weight-only int8 rows are dequantized the same way.
 #include <cblas.h>
 
 #include <algorithm>
@@ -43,6 +43,7 @@ inline void half_row_dots(const uint16_t* wr, const float* xp, int64_t M, int64_
     else return _mm256_cvtph_ps(h);
   };
   for (; k + 16 <= K; k += 16) {
+    _mm_prefetch(reinterpret_cast<const char*>(wr + k + 512), _MM_HINT_T0);
     const __m256 w0 = widen(wr + k), w1 = widen(wr + k + 8);
     for (int64_t m = 0; m < M; ++m) {
       acc[m][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xp + m * K + k), acc[m][0]);
@@ -111,6 +112,99 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
   }
 }
 
+// Decode-time GEMV for int8 weights: each row is read once (1 byte per weight), widened to f32 in registers and
+// dotted with MM (1..4, a compile-time count so the accumulators stay in registers) input rows; the row's scale
+// is applied by the caller.
+template <int MM>
+inline void int8_row_dots(const int8_t* wr, const float* xp, int64_t K, float* acc_out) {
+  int64_t k = 0;
+#ifdef IA_HAVE_AVX2
+  // V independent accumulators per input row (8 weights each): enough chains to hide the FMA latency, so the loop
+  // is bound by the weight stream rather than by one accumulator's dependency chain.
+  constexpr int V = MM == 1 ? 8 : MM == 2 ? 4 : 2;
+  __m256 acc[MM][V];
+  for (int m = 0; m < MM; ++m)
+    for (int v = 0; v < V; ++v) acc[m][v] = _mm256_setzero_ps();
+  auto widen = [](const int8_t* p, __m256& lo, __m256& hi) {  // two 8-byte loads widened in place (vpmovsxbd m64)
+    lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
+  };
+  for (; k + 8 * V <= K; k += 8 * V) {
+    _mm_prefetch(reinterpret_cast<const char*>(wr + k + 1024), _MM_HINT_T0);
+    for (int v = 0; v < V; v += 2) {
+      __m256 lo, hi;
+      widen(wr + k + 8 * v, lo, hi);
+      for (int m = 0; m < MM; ++m) {
+        acc[m][v] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xp + m * K + k + 8 * v), acc[m][v]);
+        acc[m][v + 1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xp + m * K + k + 8 * v + 8), acc[m][v + 1]);
+      }
+    }
+  }
+  for (; k + 16 <= K; k += 16) {
+    __m256 lo, hi;
+    widen(wr + k, lo, hi);
+    for (int m = 0; m < MM; ++m) {
+      acc[m][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xp + m * K + k), acc[m][0]);
+      acc[m][1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xp + m * K + k + 8), acc[m][1]);
+    }
+  }
+  for (int m = 0; m < MM; ++m) {
+    __m256 t = acc[m][0];
+    for (int v = 1; v < V; ++v) t = _mm256_add_ps(t, acc[m][v]);
+    acc_out[m] = hsum256(t);
+  }
+#else
+  for (int m = 0; m < MM; ++m) acc_out[m] = 0.0f;
+#endif
+  for (; k < K; ++k)
+    for (int m = 0; m < MM; ++m) acc_out[m] += static_cast<float>(wr[k]) * xp[m * K + k];
+}
+
+template <int MM>
+void int8_gemv(const int8_t* wp, const float* xp, const float* sp, const float* bp, int64_t K, int64_t N, float* op) {
+  parallel_for(0, N, std::max<int64_t>(16, 65536 / std::max<int64_t>(K, 1)), [&](int64_t n0, int64_t n1) {
+    float acc[MM];
+    for (int64_t n = n0; n < n1; ++n) {
+      int8_row_dots<MM>(wp + n * K, xp, K, acc);
+      for (int m = 0; m < MM; ++m) op[m * N + n] = acc[m] * sp[n] + (bp ? bp[n] : 0.0f);
+    }
+  });
+}
+
+void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
+  const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
+  const float* xp = x.data<float>();
+  const int8_t* wp = w.data<int8_t>();
+  const float* sp = scale.data<float>();
+  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  float* op = out.data<float>();
+  if (M == 0 || N == 0) return;
+  switch (M) {  // GEMV: rows of int8 weights widened in registers, parallel over output features
+    case 1: return int8_gemv<1>(wp, xp, sp, bp, K, N, op);
+    case 2: return int8_gemv<2>(wp, xp, sp, bp, K, N, op);
+    case 3: return int8_gemv<3>(wp, xp, sp, bp, K, N, op);
+    case 4: return int8_gemv<4>(wp, xp, sp, bp, K, N, op);
+    default: break;
+  }
+  constexpr int64_t kBlock = 256;
+  std::vector<float> wb(static_cast<size_t>(std::min(N, kBlock) * K));
+  for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
+    const int64_t nb = std::min(kBlock, N - n0);
+    parallel_for(0, nb, 8, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int8_t* q = wp + (n0 + r) * K;
+        float* d = wb.data() + r * K;
+        const float s = sp[n0 + r];
+        for (int64_t k = 0; k < K; ++k) d[k] = static_cast<float>(q[k]) * s;
+      }
+    });
+    if (bp)
+      for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N + n0, bp + n0, nb * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, K, 1.0f, xp, K, wb.data(), K, bp ? 1.0f : 0.0f,
+                op + n0, N);
+  }
+}
+
 void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float alpha) {
   const int64_t B = c.dim(0), M = c.dim(1), N = c.dim(2);
   const int64_t K = ta ? a.dim(1) : a.dim(2);
@@ -128,4 +222,5 @@ void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, f
 }  // namespace ia::cpu
 
 IA_REGISTER_KERNEL(linear, ia::DeviceType::CPU, ia::cpu::linear_cpu)
+IA_REGISTER_KERNEL(linear_int8, ia::DeviceType::CPU, ia::cpu::linear_int8_cpu)
 IA_REGISTER_KERNEL(matmul, ia::DeviceType::CPU, ia::cpu::matmul_cpu)

@@ -1,0 +1,139 @@
+// Load-time weight dtypes (`--dtype`): per-row int8 quantization and its kernels against the dequantized f32
+// reference (GEMV 1..4 rows, GEMM, odd widths, bias), and real checkpoints loaded as int8 / bf16 / f16 against
+// their stored weights: bounded logit error, top-1 agreement reported and checked, unsupported models refused.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "models/model.h"
+#include "ops/ops.h"
+
+namespace ia {
+namespace {
+
+namespace fs = std::filesystem;
+
+Tensor random(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = u(rng);
+  return Tensor::from_vector(v, shape);
+}
+
+Tensor dequantize(const Tensor& q, const Tensor& scale) {
+  const int64_t N = q.dim(0), K = q.dim(1);
+  std::vector<float> w(N * K);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) w[n * K + k] = q.data<int8_t>()[n * K + k] * scale.data<float>()[n];
+  return Tensor::from_vector(w, {N, K});
+}
+
+TEST(Int8Weights, QuantizationIsSymmetricPerRowWithinHalfAStep) {
+  Tensor w = random({7, 45}, 1);
+  w.data<float>()[2 * 45 + 3] = 9.0f;                                  // an outlier only scales its own row
+  for (int64_t k = 0; k < 45; ++k) w.data<float>()[5 * 45 + k] = 0.0f;  // an all-zero row
+  const auto [q, scale] = ops::quantize_int8_rows(w);
+  ASSERT_EQ(q.dtype(), DType::I8);
+  ASSERT_EQ(scale.shape(), (Shape{7}));
+  EXPECT_FLOAT_EQ(scale.data<float>()[2], 9.0f / 127.0f);
+  EXPECT_EQ(q.data<int8_t>()[2 * 45 + 3], 127);
+  EXPECT_FLOAT_EQ(scale.data<float>()[5], 1.0f);
+  const Tensor d = dequantize(q, scale);
+  for (int64_t n = 0; n < 7; ++n) {
+    const float s = scale.data<float>()[n];
+    for (int64_t k = 0; k < 45; ++k) {
+      EXPECT_LE(std::fabs(d.data<float>()[n * 45 + k] - w.data<float>()[n * 45 + k]), 0.5f * s + 1e-7f);
+      EXPECT_GE(q.data<int8_t>()[n * 45 + k], -127);
+    }
+  }
+  EXPECT_THROW(ops::quantize_int8_rows(random({3}, 2)), Error);
+}
+
+TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
+  for (int64_t M : {1, 2, 3, 4, 5, 17}) {
+    for (int64_t K : {7, 16, 64, 77, 200}) {
+      SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
+      const int64_t N = 23;
+      const auto [q, scale] = ops::quantize_int8_rows(random({N, K}, 10 + K, -0.3f, 0.3f));
+      const Tensor x = random({M, K}, 20 + M), b = random({N}, 30);
+      const Tensor got = ops::linear_int8(x, q, scale, b), want = ops::linear(x, dequantize(q, scale), b);
+      ASSERT_EQ(got.shape(), want.shape());
+      for (int64_t i = 0; i < got.numel(); ++i)
+        EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4f * (1.0f + std::fabs(want.data<float>()[i])));
+    }
+  }
+  const auto [q, scale] = ops::quantize_int8_rows(random({4, 8}, 3));
+  EXPECT_THROW(ops::linear_int8(random({2, 9}, 4), q, scale), Error);               // width mismatch
+  EXPECT_THROW(ops::linear_int8(random({2, 8}, 4), q, random({3}, 5)), Error);      // scale per row
+  EXPECT_THROW(ops::linear_int8(random({2, 8}, 4), random({4, 8}, 6), scale), Error);  // not i8
+}
+
+std::string case_dir(const std::string& name) { return (fs::path(IA_TEST_DATA_DIR) / "conformance" / name).string(); }
+
+Tensor logits_of(const std::string& name, std::optional<DType> dtype) {
+  LoadOptions lo;
+  lo.weight_dtype = dtype;
+  auto m = load_model(case_dir(name), lo);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 90);
+  for (const auto& [n, t] : m->forward({{"input_ids", Tensor::from_vector(ids, {2, 12})}}, {}))
+    if (n == "logits") return t;
+  throw std::runtime_error("no logits");
+}
+
+// Max |difference| relative to the reference's largest |logit|, and the fraction of positions whose argmax agrees.
+std::pair<double, double> compare(const Tensor& got, const Tensor& ref) {
+  const int64_t V = ref.dim(-1), rows = ref.numel() / V;
+  double max_abs = 0, ref_max = 0;
+  int64_t agree = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = got.data<float>() + r * V;
+    const float* w = ref.data<float>() + r * V;
+    for (int64_t v = 0; v < V; ++v) {
+      max_abs = std::max(max_abs, std::fabs(double(g[v]) - w[v]));
+      ref_max = std::max(ref_max, std::fabs(double(w[v])));
+    }
+    agree += std::max_element(g, g + V) - g == std::max_element(w, w + V) - w;
+  }
+  return {max_abs / ref_max, double(agree) / rows};
+}
+
+TEST(WeightDtypes, DecoderCheckpointsLoadAsInt8Bf16AndF16) {
+  for (const std::string name : {"llama", "gpt2", "mistral", "qwen2"}) {
+    SCOPED_TRACE(name);
+    const Tensor ref = logits_of(name, std::nullopt);
+    const auto [err8, top8] = compare(logits_of(name, DType::I8), ref);
+    const auto [err16, top16] = compare(logits_of(name, DType::BF16), ref);
+    const auto [errh, toph] = compare(logits_of(name, DType::F16), ref);
+    const auto [err32, top32] = compare(logits_of(name, DType::F32), ref);
+    std::printf("%-8s int8: max rel err %.2e, top-1 %.1f%% | bf16: %.2e, %.1f%% | f16: %.2e, %.1f%%\n", name.c_str(),
+                err8, 100 * top8, err16, 100 * top16, errh, 100 * toph);
+    EXPECT_EQ(err32, 0.0);
+    EXPECT_LT(err8, 0.05);
+    EXPECT_LT(err16, 0.02);
+    EXPECT_LT(errh, 0.005);
+    EXPECT_GE(top8, 0.8);
+    EXPECT_GE(top16, 0.9);
+  }
+}
+
+TEST(WeightDtypes, ModelsWithoutDecoderMatmulWeightsAreRefused) {
+  LoadOptions lo;
+  lo.weight_dtype = DType::I8;
+  try {
+    load_model(case_dir("bert"), lo);
+    ADD_FAILURE() << "bert loaded as int8";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("--dtype"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_weight_dtype("int8"), DType::I8);
+  EXPECT_EQ(parse_weight_dtype("bf16"), DType::BF16);
+  EXPECT_THROW(parse_weight_dtype("int4"), Error);
+}
+
+}  // namespace
+}  // namespace ia
