@@ -26,7 +26,8 @@ while [ $# -gt 0 ]; do
 done
 ia="$build/ipfs-accelerate"
 [ -x "$ia" ] || { echo "compare.sh: $ia not built" >&2; exit 1; }
-# Builds without load-time weight dtypes (--dtype) run only the rows that need none.
+# Builds without load-time weight dtypes (--dtype) run only the rows that need none. Our --dtype applies to the
+# shared decoder's weights (the Llama rows); BERT runs in its stored fp32.
 has_dtype=0
 "$ia" bench --help 2>/dev/null | grep -q -- '--dtype' && has_dtype=1
 [ -f "$CHROOT/.peers-ready" ] || { echo "compare.sh: no peers chroot at $CHROOT (run bench/peers/make-chroot.sh)" >&2; exit 1; }
@@ -52,10 +53,6 @@ ckpt() {  # config name, dir, make-checkpoint flags...
       ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps"
       peer "$t" bert --backend ort --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
       peer "$t" bert --backend torch --ckpt "$data/bert-base" --threads "$t" --reps "$reps"
-      if [ $has_dtype = 1 ]; then
-        ours "ours bf16" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps" --dtype bf16
-        ours "ours int8 dyn" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps" --dtype int8 --int8-dynamic
-      fi
       peer "$t" bert --backend ort-int8 --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
     done
   fi
@@ -67,7 +64,6 @@ ckpt() {  # config name, dir, make-checkpoint flags...
       for dt in bf16 int8; do
         ours "ours $dt" "$t" bench-generate "$data/llama-1b-bf16" --dtype "$dt" --prompt-len 128 --gen 32 --reps 2
       done
-      ours "ours int8 dyn" "$t" bench-generate "$data/llama-1b-bf16" --dtype int8 --int8-dynamic --prompt-len 128 --gen 32 --reps 2
     else
       ours "ours bf16" "$t" bench-generate "$data/llama-1b-bf16" --prompt-len 128 --gen 32 --reps 2
     fi
