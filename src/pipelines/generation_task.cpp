@@ -37,6 +37,20 @@ GenerationPlan plan_generation(const RunContext& ctx, const ModelConfig& model_c
   return plan;
 }
 
+generation::BeamRequest beam_request(const GenerationPlan& plan, const std::string& task) {
+  const auto& g = plan.config;
+  generation::BeamRequest req;
+  req.num_beams = g.num_beams.value_or(1);
+  req.num_return_sequences = g.num_return_sequences.value_or(1);
+  IA_CHECK(req.num_return_sequences <= req.num_beams, ErrorKind::InvalidArgument,
+           "{}: num_return_sequences {} needs num_beams >= it", task, req.num_return_sequences);
+  req.length_penalty = g.length_penalty.value_or(1.0);
+  req.early_stopping = g.early_stopping.value_or(generation::EarlyStopping::False);
+  req.base.eos_token_ids = g.eos_token_ids;
+  if (g.decoder_start_token_id) req.base.decoder_start_token_id = *g.decoder_start_token_id;
+  return req;
+}
+
 int64_t new_token_budget(const GenerationPlan& plan, int64_t prompt_len, int64_t max_positions) {
   const auto& g = plan.config;
   int64_t n = 0;

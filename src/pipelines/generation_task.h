@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "generation/beam_generate.h"
 #include "generation/generation_config.h"
 #include "pipelines/pipeline.h"
 
@@ -22,6 +23,11 @@ struct GenerationPlan {
 // then the generation parameters of the call (max_new_tokens, max_length, num_beams, do_sample, temperature,
 // top_k, top_p, repetition_penalty, no_repeat_ngram_size, length_penalty, early_stopping, ...).
 GenerationPlan plan_generation(const RunContext& ctx, const ModelConfig& model_config, const std::string& task);
+
+// The search settings of a plan that every greedy/beam task takes alike: num_beams, num_return_sequences (more
+// than num_beams: InvalidArgument naming `task`), length_penalty, early_stopping, eos_token_ids and
+// decoder_start_token_id. Lengths, pad_token_id and processors depend on the task and are left to the caller.
+generation::BeamRequest beam_request(const GenerationPlan& plan, const std::string& task);
 
 // New tokens to generate for a decoder prompt of `prompt_len` tokens: max_new_tokens when set; else max_length -
 // prompt_len, where an untouched default max_length (20) means 20 new tokens capped by `max_positions` (0: no

@@ -109,16 +109,8 @@ nlohmann::json run_seq2seq_task(const RunContext& ctx, const std::vector<nlohman
     return t;
   };
 
-  generation::BeamRequest req;
-  req.num_beams = g.num_beams.value_or(1);
-  req.num_return_sequences = g.num_return_sequences.value_or(1);
-  IA_CHECK(req.num_return_sequences <= req.num_beams, ErrorKind::InvalidArgument,
-           "{}: num_return_sequences {} needs num_beams >= it", requested_task, req.num_return_sequences);
-  req.length_penalty = g.length_penalty.value_or(1.0);
-  req.early_stopping = g.early_stopping.value_or(generation::EarlyStopping::False);
-  req.base.eos_token_ids = g.eos_token_ids;
+  generation::BeamRequest req = beam_request(plan, requested_task);
   req.base.pad_token_id = g.pad_token_id.value_or(cfg.dim_or("pad_token_id", 0, 0));
-  if (g.decoder_start_token_id) req.base.decoder_start_token_id = *g.decoder_start_token_id;
   req.base.max_new_tokens =
       new_token_budget(plan, 1, dynamic_cast<seq2seq::Seq2SeqLM&>(*model).max_decoder_positions());
 

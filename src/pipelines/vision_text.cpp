@@ -34,20 +34,12 @@ Tensor generate_text(const RunContext& ctx, Model& model, const TensorMap& input
   const auto& g = plan.config;
   IA_CHECK(!g.do_sample.value_or(false), ErrorKind::Unsupported,
            "unsupported: do_sample for {} (greedy and beam search are implemented)", task);
-  generation::BeamRequest req;
-  req.num_beams = g.num_beams.value_or(1);
-  req.num_return_sequences = g.num_return_sequences.value_or(1);
-  IA_CHECK(req.num_return_sequences <= req.num_beams, ErrorKind::InvalidArgument,
-           "{}: num_return_sequences {} needs num_beams >= it", task, req.num_return_sequences);
-  req.length_penalty = g.length_penalty.value_or(1.0);
-  req.early_stopping = g.early_stopping.value_or(generation::EarlyStopping::False);
+  generation::BeamRequest req = beam_request(plan, task);
   if (g.max_new_tokens) req.base.max_new_tokens = *g.max_new_tokens;
   else req.base.max_new_tokens = g.max_length.value_or(20) - prompt_len;
   req.base.max_new_tokens = std::max<int64_t>(1, req.base.max_new_tokens);
-  req.base.eos_token_ids = g.eos_token_ids;
   if (g.pad_token_id) req.base.pad_token_id = *g.pad_token_id;
   else if (!g.eos_token_ids.empty()) req.base.pad_token_id = g.eos_token_ids.front();
-  if (g.decoder_start_token_id) req.base.decoder_start_token_id = *g.decoder_start_token_id;
   req.processors = g.processors(prompt_len);
   const NamedTensors out = generation::generate_beams(model, inputs, req);
   return out.front().second;

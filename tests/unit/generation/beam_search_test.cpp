@@ -15,10 +15,12 @@
 #include "models/causal_lm.h"
 #include "models/layers.h"
 #include "models/model.h"
+#include "beam_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ia;
 using namespace ia::generation;
+using namespace ia::beam_test;
 
 namespace {
 
@@ -48,14 +50,6 @@ BeamModel toy_model(int64_t V, uint64_t salt, int64_t* calls = nullptr) {
   return m;
 }
 
-std::vector<double> log_softmax_d(const std::vector<float>& l) {
-  double mx = -INFINITY, sum = 0.0;
-  for (float v : l) mx = std::max(mx, double(v));
-  for (float v : l) sum += std::exp(double(v) - mx);
-  std::vector<double> out;
-  for (float v : l) out.push_back(double(v) - mx - std::log(sum));
-  return out;
-}
 
 struct Best {
   double score = -INFINITY;
@@ -285,11 +279,6 @@ Tensor positions(const std::vector<std::vector<int64_t>>& masks) {
   return Tensor::from_vector(pos, {R, L});
 }
 
-Tensor flat(const std::vector<std::vector<int64_t>>& rows) {
-  std::vector<int64_t> f;
-  for (const auto& r : rows) f.insert(f.end(), r.begin(), r.end());
-  return Tensor::from_vector(f, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())});
-}
 
 // Next-token logits of every row by a full forward pass (no cache, no reordering).
 std::vector<float> recompute(Model& m, bool encdec, const Prompt& p, int64_t K,

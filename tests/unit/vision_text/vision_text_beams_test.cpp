@@ -14,6 +14,7 @@
 #include "models/layers.h"
 #include "models/model.h"
 #include "ops/ops.h"
+#include "../generation/beam_test_util.h"
 
 namespace ia {
 namespace {
@@ -24,6 +25,8 @@ using generation::BeamRequest;
 using generation::BeamSearchSettings;
 using generation::EarlyStopping;
 using generation::LogitsProcessors;
+using beam_test::flat;
+using beam_test::log_softmax_d;
 
 std::string case_dir(const std::string& name) { return (fs::path(IA_TEST_DATA_DIR) / "conformance" / name).string(); }
 
@@ -37,20 +40,7 @@ Tensor input(const std::string& name, const std::string& tensor) {
   return output(load_safetensors(case_dir(name) + "/inputs.safetensors"), tensor);
 }
 
-std::vector<double> log_softmax_d(const std::vector<float>& l) {
-  double mx = -INFINITY, sum = 0.0;
-  for (float v : l) mx = std::max(mx, double(v));
-  for (float v : l) sum += std::exp(double(v) - mx);
-  std::vector<double> out;
-  for (float v : l) out.push_back(double(v) - mx - std::log(sum));
-  return out;
-}
 
-Tensor flat(const std::vector<std::vector<int64_t>>& rows) {
-  std::vector<int64_t> f;
-  for (const auto& r : rows) f.insert(f.end(), r.begin(), r.end());
-  return Tensor::from_vector(f, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())});
-}
 
 // The pixel_values of the images named by `image_of` (one per decoder row).
 Tensor pick_images(const Tensor& px, const std::vector<int64_t>& image_of) {
