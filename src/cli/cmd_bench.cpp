@@ -1,7 +1,6 @@
 // `ipfs-accelerate bench`: forward-pass latency of a model (warm-up, repetitions, percentiles, GFLOP/s,
 // peak RSS). `make-checkpoint`: writes a random-weight checkpoint for a config (no download needed).
 #include <fmt/format.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 
 #include "cli/command.h"
 #include "cli/device_flag.h"
+#include "core/bench_stats.h"
 #include "core/thread_pool.h"
 #include "models/layers.h"
 #include "io/model_source.h"
@@ -24,11 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;
-}
+double peak_rss_mib() { return ia::peak_rss_kib() / 1024.0; }
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -142,20 +138,8 @@ int run_bench(const BenchArgs& a) {
     const ia::Tensor got = model->forward(inputs, fo).front().second;
     accuracy = accuracy_vs_reference(got, make_model(a, choice.device, std::nullopt)->forward(inputs, fo).front().second);
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) {
-    const double idx = p * (sorted.size() - 1);
-    const size_t lo = static_cast<size_t>(std::floor(idx)), hi = static_cast<size_t>(std::ceil(idx));
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (idx - lo);
-  };
-  double mean = 0;
-  for (double v : ms) mean += v;
-  mean /= ms.size();
-  double var = 0;
-  for (double v : ms) var += (v - mean) * (v - mean);
-  const double stddev = std::sqrt(var / std::max<size_t>(ms.size() - 1, 1));
-  const double p50 = pct(0.5), p90 = pct(0.9);
+  const ia::LatencyStats st = ia::latency_stats(ms);
+  const double p50 = st.p50, p90 = st.p90, mean = st.mean, stddev = st.stddev;
   const double gflops = flops / (p50 * 1e-3) / 1e9;
   nlohmann::json j{{"model", source},
                    {"model_type", model->model_type()},
@@ -173,7 +157,7 @@ int run_bench(const BenchArgs& a) {
                    {"p90_ms", p90},
                    {"mean_ms", mean},
                    {"stddev_ms", stddev},
-                   {"min_ms", sorted.front()},
+                   {"min_ms", st.min},
                    {"gflop_per_run", flops / 1e9},
                    {"gflops_at_p50", gflops},
                    {"peak_rss_mib", peak_rss_mib()},
@@ -187,7 +171,7 @@ int run_bench(const BenchArgs& a) {
   fmt::print("device      {} ({} threads, {})\n", choice.device.str(), ia::num_threads(), cpu_model());
   fmt::print("shape       batch {} x seq {}  ({} warm-up, {} reps)\n", a.batch, a.seq, a.warmup, a.reps);
   fmt::print("latency     p50 {:.1f} ms  p90 {:.1f} ms  mean {:.1f} ± {:.1f} ms  min {:.1f} ms\n", p50, p90, mean,
-             stddev, sorted.front());
+             stddev, st.min);
   fmt::print("throughput  {:.2f} GFLOP/run  {:.1f} GFLOP/s at p50  {:.1f} seq/s\n", flops / 1e9, gflops,
              a.batch * 1000.0 / p50);
   fmt::print("memory      peak RSS {:.0f} MiB  (load {:.0f} ms)\n", peak_rss_mib(), load_ms);

@@ -3,7 +3,6 @@
 // bandwidth decode reaches (weight bytes read per token x tokens/s) against this machine's measured read
 // bandwidth. Random-weight checkpoints: `ipfs-accelerate make-checkpoint bench/configs/llama-1b.json -o DIR`.
 #include <fmt/format.h>
-#include <sys/resource.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -19,6 +18,7 @@
 
 #include "cli/command.h"
 #include "cli/device_flag.h"
+#include "core/bench_stats.h"
 #include "core/thread_pool.h"
 #include "generation/generate.h"
 #include "models/decoder/transformer.h"
@@ -32,17 +32,11 @@ struct Args {
   bool skip_bandwidth = false;
 };
 
-double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;
-}
+double peak_rss_mib() { return ia::peak_rss_kib() / 1024.0; }
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
-  const double m = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-  double s = 0.0;
-  for (double x : v) s += (x - m) * (x - m);
-  return {m, v.size() > 1 ? std::sqrt(s / (v.size() - 1)) : 0.0};
+  const ia::LatencyStats s = ia::latency_stats(v);
+  return {s.mean, s.stddev};
 }
 
 // Best-of-3 multi-threaded streaming read of a 1 GiB buffer (GB/s): the ceiling decode can approach.

@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "testing/report.h"
 #include "testing/runner.h"
 
@@ -48,6 +49,8 @@ struct TestArgs {
   double timeout = 300;
   int64_t memory_mb = 8192;
   bool resume = false;
+  bool bench = false;
+  ia::suite::BenchSettings bench_settings{10, 2, 16};
   std::string raw_args;
 };
 
@@ -89,6 +92,11 @@ int run_test(const TestArgs& a) {
   o.timeout_s = a.timeout;
   o.memory_limit_mb = a.memory_mb;
   o.resume = a.resume;
+  if (a.bench) {
+    o.bench = a.bench_settings;
+    // Benchmarks share the machine's cores between the tests running at once (the checks alone use one each).
+    o.bench_threads = std::max(1, ia::num_threads() / a.jobs);
+  }
   o.progress = ia::cli::interactive();
   o.quiet = json;
   o.self_exe = self_exe();
@@ -96,6 +104,9 @@ int run_test(const TestArgs& a) {
   if (!json) {
     fmt::print("ipfs-accelerate test: {} models x {} backend(s) = {} tests (shard {}), weights {}, {} job(s)\n",
                models.size(), backends.size(), jobs.size(), shard.str(), a.weights, a.jobs);
+    if (a.bench)
+      fmt::print("  benchmarks: {} warm-up + {} timed runs per scenario, {} thread(s) per test{}\n", o.bench.warmup,
+                 o.bench.reps, o.bench_threads, a.jobs > 1 ? " (tests run at once share the machine: use -j 1 for figures to quote)" : "");
     for (const auto& b : backends)
       fmt::print("  backend {}: {} ({})\n", b.name, b.available ? "device " + b.device.str() : "unavailable", b.reason);
   }
@@ -107,7 +118,7 @@ int run_test(const TestArgs& a) {
   std::vector<RunInfo> runs;
   for (const auto& r : db.runs())
     if (r.id == run_id) runs.push_back(r);
-  CoverageReport rep = build_report(catalog, db.results(run_id), runs);
+  CoverageReport rep = build_report(catalog, db.results(run_id), runs, db.bench_history());
   if (!a.report_dir.empty()) write_report_dir(rep, a.report_dir);
   if (!a.junit.empty()) {
     std::ofstream out(a.junit);
@@ -125,6 +136,7 @@ int run_test(const TestArgs& a) {
     std::cout << j.dump() << std::endl;
   } else {
     fmt::print("\n{}", coverage_table(rep));
+    if (const std::string bt = bench_table(rep); !bt.empty()) fmt::print("\n{}", bt);
     fmt::print("\n{} tests in {:.1f} s; {} failed; results in {} (run {})", rep.results.size(), secs, failed, a.results,
                run_id);
     if (!a.report_dir.empty()) fmt::print("; report in {}/index.html", a.report_dir);
@@ -147,6 +159,10 @@ void setup(CLI::App& app) {
   c->add_option("--timeout", a->timeout, "Seconds per model x backend test")->capture_default_str();
   c->add_option("--memory-limit-mb", a->memory_mb, "Address-space limit of CPU test processes (0: none)")->capture_default_str();
   c->add_flag("--resume", a->resume, "Continue the latest run in --results, skipping finished tests");
+  c->add_flag("--bench", a->bench, "Benchmark every passing model (forward latency, generation tokens/s, peak memory) into --results");
+  c->add_option("--bench-reps", a->bench_settings.reps, "Timed runs per benchmark")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--bench-warmup", a->bench_settings.warmup, "Untimed runs before them")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--bench-new-tokens", a->bench_settings.new_tokens, "Tokens generated per row by the generate benchmark")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--results", a->results, "SQLite results file")->capture_default_str();
   c->add_option("--junit", a->junit, "Write JUnit XML here");
   c->add_option("--report", a->report_dir, "Write coverage.txt, report.json, junit.xml, index.html here");
@@ -162,6 +178,7 @@ void setup(CLI::App& app) {
   struct WorkerArgs {
     std::string id, device = "cpu", weights = "tiny", catalog, conformance, out;
     std::vector<std::string> refs;
+    ia::suite::BenchSettings bench;
   };
   auto w = std::make_shared<WorkerArgs>();
   auto* wc = app.add_subcommand("__test-worker", "")->group("");
@@ -172,6 +189,9 @@ void setup(CLI::App& app) {
   wc->add_option("--conformance", w->conformance);
   wc->add_option("--reference", w->refs);
   wc->add_option("--out", w->out)->required();
+  wc->add_option("--bench-reps", w->bench.reps);
+  wc->add_option("--bench-warmup", w->bench.warmup);
+  wc->add_option("--bench-new-tokens", w->bench.new_tokens);
   wc->callback([w] {
     using namespace ia::suite;
     Catalog catalog = Catalog::load(w->catalog);
@@ -179,7 +199,7 @@ void setup(CLI::App& app) {
     IA_CHECK(e != nullptr, ia::ErrorKind::NotFound, "{}: not in the catalog", w->id);
     std::vector<ia::Device> refs;
     for (const auto& r : w->refs) refs.push_back(ia::Device::parse(r));
-    ia::cli::set_exit_code(run_test_worker(*e, ia::Device::parse(w->device), refs, w->weights, w->conformance, w->out));
+    ia::cli::set_exit_code(run_test_worker(*e, ia::Device::parse(w->device), refs, w->weights, w->conformance, w->bench, w->out));
   });
 }
 

@@ -11,7 +11,9 @@
 #include <map>
 #include <set>
 
+#include "core/bench_stats.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "generation/generate.h"
 #include "io/config.h"
 #include "io/diffusers_config.h"
@@ -38,9 +40,41 @@ CheckResult CheckResult::from_json(const json& j) {
   return c;
 }
 
+json BenchResult::to_json() const {
+  return json{{"scenario", scenario},   {"dtype", dtype},         {"batch", batch},       {"seq", seq},
+              {"new_tokens", new_tokens}, {"threads", threads},   {"warmup", warmup},     {"reps", reps},
+              {"p50_ms", p50_ms},       {"p90_ms", p90_ms},       {"mean_ms", mean_ms},   {"stddev_ms", stddev_ms},
+              {"min_ms", min_ms},       {"throughput", throughput}, {"unit", unit},     {"peak_memory_kb", peak_memory_kb}};
+}
+
+BenchResult BenchResult::from_json(const json& j) {
+  BenchResult b;
+  b.scenario = j.value("scenario", "");
+  b.dtype = j.value("dtype", "");
+  b.batch = j.value("batch", int64_t{0});
+  b.seq = j.value("seq", int64_t{0});
+  b.new_tokens = j.value("new_tokens", int64_t{0});
+  b.threads = j.value("threads", 0);
+  b.warmup = j.value("warmup", 0);
+  b.reps = j.value("reps", 0);
+  b.p50_ms = j.value("p50_ms", 0.0);
+  b.p90_ms = j.value("p90_ms", 0.0);
+  b.mean_ms = j.value("mean_ms", 0.0);
+  b.stddev_ms = j.value("stddev_ms", 0.0);
+  b.min_ms = j.value("min_ms", 0.0);
+  b.throughput = j.value("throughput", 0.0);
+  b.unit = j.value("unit", "");
+  b.peak_memory_kb = j.value("peak_memory_kb", int64_t{0});
+  return b;
+}
+
 json TestOutcome::to_json() const {
   json j{{"status", status}, {"message", message}, {"checks", json::array()}};
   for (const auto& c : checks) j["checks"].push_back(c.to_json());
+  if (!benchmarks.empty()) {
+    j["benchmarks"] = json::array();
+    for (const auto& b : benchmarks) j["benchmarks"].push_back(b.to_json());
+  }
   return j;
 }
 
@@ -597,6 +631,80 @@ TestOutcome ModelTest::run(const TestOptions& o) {
     return std::string();
   });
   finish();
+  if (o.bench.reps > 0 && out.status == "passed") {
+    try {
+      out.benchmarks = benchmark(*model, inputs, o);
+    } catch (const Error& e) {  // a benchmark that cannot run is a failure of the test, never a silent gap
+      out.checks.push_back({"benchmark", e.kind() == ErrorKind::Unsupported ? "unsupported" : "failed", e.what(), 0.0});
+      finish();
+    }
+  }
+  return out;
+}
+
+std::vector<BenchResult> ModelTest::benchmark(Model& model, const TensorMap& inputs, const TestOptions& o) const {
+  using clock = std::chrono::steady_clock;
+  // Times fn after o.bench.warmup untimed calls; fn returns a tensor whose copy to the host ends the timed work
+  // (device backends run asynchronously).
+  auto time = [&](const std::function<Tensor()>& fn, BenchResult& b) {
+    for (int i = 0; i < o.bench.warmup; ++i) (void)fn().to(Device::cpu());
+    std::vector<double> ms;
+    for (int i = 0; i < o.bench.reps; ++i) {
+      const auto t0 = clock::now();
+      (void)fn().to(Device::cpu());
+      ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    }
+    const LatencyStats st = latency_stats(ms);
+    b.threads = num_threads();
+    b.warmup = o.bench.warmup;
+    b.reps = o.bench.reps;
+    b.p50_ms = st.p50;
+    b.p90_ms = st.p90;
+    b.mean_ms = st.mean;
+    b.stddev_ms = st.stddev;
+    b.min_ms = st.min;
+    b.peak_memory_kb = peak_rss_kib();
+  };
+  std::vector<BenchResult> out;
+  {
+    BenchResult b;
+    b.scenario = "forward";
+    NamedTensors first = model.forward(inputs, {});
+    IA_CHECK(!first.empty(), ErrorKind::Backend, "{}: forward returned no outputs", entry_.id);
+    b.dtype = dtype_name(first.front().second.dtype());
+    // Text models count tokens in (padded batch x sequence); others count the batch's items.
+    const auto ids = inputs.find("input_ids");
+    const Tensor& lead = ids != inputs.end() ? ids->second : inputs.begin()->second;
+    b.batch = lead.ndim() > 0 ? lead.dim(0) : 1;
+    b.seq = ids != inputs.end() && lead.ndim() > 1 ? lead.dim(1) : 0;
+    b.unit = b.seq > 0 ? "tokens" : "items";
+    time([&] { return model.forward(inputs, {}).front().second; }, b);
+    b.throughput = static_cast<double>(b.seq > 0 ? b.batch * b.seq : b.batch) / (b.p50_ms * 1e-3);
+    out.push_back(b);
+  }
+  if (model.can_generate()) {
+    BenchResult b;
+    b.scenario = "generate";
+    const std::vector<Row> prows = {{1, 8}, {2, 8}};
+    const TensorMap prompt = prompt_inputs(prows);
+    GenerationRequest req = generation_request();
+    req.max_new_tokens = o.bench.new_tokens;
+    int64_t generated = 0;
+    time([&] {
+      NamedTensors g = model.generate(prompt, req);
+      const Tensor* ids = find_output(g, "generated_ids");
+      IA_CHECK(ids != nullptr, ErrorKind::Backend, "{}: generate() returned no generated_ids", entry_.id);
+      generated = ids->dim(0) * std::min<int64_t>(o.bench.new_tokens, ids->dim(1));
+      return *ids;
+    }, b);
+    b.dtype = out.front().dtype;
+    b.batch = static_cast<int64_t>(prows.size());
+    b.seq = prows[0].length;
+    b.new_tokens = o.bench.new_tokens;
+    b.unit = "tokens";
+    b.throughput = static_cast<double>(generated) / (b.p50_ms * 1e-3);
+    out.push_back(b);
+  }
   return out;
 }
 

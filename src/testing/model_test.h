@@ -23,6 +23,28 @@ struct CheckResult {
   static CheckResult from_json(const nlohmann::json& j);
 };
 
+// `test --bench`: after a test passes, its model's forward on the test inputs (and, for generating models, greedy
+// generation) is timed: `warmup` untimed runs, then `reps` timed ones (0: no benchmark).
+struct BenchSettings {
+  int reps = 0;
+  int warmup = 2;
+  int64_t new_tokens = 16;  // generated per row by the "generate" scenario
+};
+
+// One benchmark result, with the fields llama-bench / optimum-benchmark report (model and backend are the test's).
+struct BenchResult {
+  std::string scenario;  // "forward" (one forward of the test's batch) or "generate" (greedy, new_tokens per row)
+  std::string dtype;     // what the model computes in
+  int64_t batch = 0, seq = 0, new_tokens = 0;
+  int threads = 0, warmup = 0, reps = 0;
+  double p50_ms = 0, p90_ms = 0, mean_ms = 0, stddev_ms = 0, min_ms = 0;
+  double throughput = 0;       // `unit` per second at p50
+  std::string unit;            // "tokens" (text in / generated) or "items" (images, audio clips, latents)
+  int64_t peak_memory_kb = 0;  // peak RSS of the test process after the benchmark
+  nlohmann::json to_json() const;
+  static BenchResult from_json(const nlohmann::json& j);
+};
+
 struct TestOptions {
   Device device = Device::cpu();
   std::vector<Device> reference_devices;  // other executing backends to compare with (cross-backend check)
@@ -31,12 +53,14 @@ struct TestOptions {
   std::string hub_dir;                    // --weights hub: the model directory
   uint64_t seed = 0;
   int64_t max_new_tokens = 4;
+  BenchSettings bench;
 };
 
 struct TestOutcome {
   std::string status;  // "passed", "failed", "unsupported"
   std::string message; // first failing check and its numbers, or what is unsupported
   std::vector<CheckResult> checks;
+  std::vector<BenchResult> benchmarks;  // `test --bench`, when the test passed
   nlohmann::json to_json() const;
 };
 
@@ -130,6 +154,8 @@ class ModelTest {
 
  private:
   std::unique_ptr<Model> build(Device device, const TestOptions& o) const;
+  // The benchmarks of a passed test (o.bench.reps > 0).
+  std::vector<BenchResult> benchmark(Model& model, const TensorMap& inputs, const TestOptions& o) const;
 };
 
 // token ids with padding, attention mask and token types; base, MLM and classification heads

@@ -1,5 +1,6 @@
 // Reports over suite results: the per-family coverage table (models in catalog / implemented / passing per backend
-// / coverage %), the per-backend status matrix, JUnit XML, JSON and a self-contained static HTML dashboard.
+// / coverage %), the per-backend status matrix, benchmarks, JUnit XML, JSON and a self-contained static HTML
+// dashboard (coverage, performance per backend, performance history across runs of the same host).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -31,16 +32,22 @@ struct CoverageReport {
   std::map<std::string, std::map<std::string, int>> skipped_checks;
   std::vector<TestRecord> results;
   std::vector<RunInfo> runs;
+  std::vector<BenchPoint> history;  // every benchmark in the database (ResultsDb::bench_history), for the trends
   nlohmann::json to_json() const;
 };
 
 CoverageReport build_report(const Catalog& catalog, const std::vector<TestRecord>& results,
-                            const std::vector<RunInfo>& runs);
+                            const std::vector<RunInfo>& runs, std::vector<BenchPoint> history = {});
+
+// The benchmarks of the report's results as flat rows with llama-bench / optimum-benchmark style fields (model,
+// backend, dtype, batch, seq, p50/p90, tokens/s or items/s, peak memory), each naming its run's host and commit.
+nlohmann::json benchmark_rows(const CoverageReport& r);
+std::string bench_table(const CoverageReport& r);  // plain text, as `test --bench` prints it ("" without benchmarks)
 
 std::string coverage_table(const CoverageReport& r);  // plain text, as `test --all` prints it
 std::string junit_xml(const CoverageReport& r);
 std::string dashboard_html(const CoverageReport& r);
-// Writes coverage.txt, report.json, junit.xml and index.html into `dir`.
+// Writes coverage.txt, report.json, junit.xml, index.html and (with benchmarks) benchmarks.json into `dir`.
 void write_report_dir(const CoverageReport& r, const std::string& dir);
 
 }  // namespace ia::suite

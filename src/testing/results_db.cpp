@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS results (
   run_id INTEGER NOT NULL, model_id TEXT NOT NULL, backend TEXT NOT NULL, check_name TEXT NOT NULL,
   status TEXT NOT NULL, message TEXT, duration_ms REAL, peak_rss_kb INTEGER,
   PRIMARY KEY (run_id, model_id, backend, check_name));
+CREATE TABLE IF NOT EXISTS benchmarks (
+  run_id INTEGER NOT NULL, model_id TEXT NOT NULL, backend TEXT NOT NULL, scenario TEXT NOT NULL,
+  dtype TEXT, batch INTEGER, seq INTEGER, new_tokens INTEGER, threads INTEGER, warmup INTEGER, reps INTEGER,
+  p50_ms REAL, p90_ms REAL, mean_ms REAL, stddev_ms REAL, min_ms REAL, throughput REAL, unit TEXT,
+  peak_memory_kb INTEGER,
+  PRIMARY KEY (run_id, model_id, backend, scenario));
 )sql";
 
 class Stmt {
@@ -96,6 +102,32 @@ std::string new_run_uid() {
   std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
   return buf;
 }
+const char* kBenchCols =
+    "run_id, model_id, backend, scenario, dtype, batch, seq, new_tokens, threads, warmup, reps, p50_ms, p90_ms, "
+    "mean_ms, stddev_ms, min_ms, throughput, unit, peak_memory_kb";
+
+// Columns 3.. of a benchmarks row (kBenchCols order).
+BenchResult read_bench(Stmt& s) {
+  BenchResult b;
+  b.scenario = s.text(3);
+  b.dtype = s.text(4);
+  b.batch = s.i64(5);
+  b.seq = s.i64(6);
+  b.new_tokens = s.i64(7);
+  b.threads = static_cast<int>(s.i64(8));
+  b.warmup = static_cast<int>(s.i64(9));
+  b.reps = static_cast<int>(s.i64(10));
+  b.p50_ms = s.real(11);
+  b.p90_ms = s.real(12);
+  b.mean_ms = s.real(13);
+  b.stddev_ms = s.real(14);
+  b.min_ms = s.real(15);
+  b.throughput = s.real(16);
+  b.unit = s.text(17);
+  b.peak_memory_kb = s.i64(18);
+  return b;
+}
+
 const char* kTestCols =
     "run_id, model_id, family, model_type, architecture, test_class, backend, requested_device, device, "
     "fallback_reason, status, message, duration_ms, peak_rss_kb, started_at, finished_at";
@@ -136,6 +168,10 @@ json TestRecord::to_json() const {
          {"finished_at", finished_at},
          {"checks", json::array()}};
   for (const auto& c : checks) j["checks"].push_back(c.to_json());
+  if (!benchmarks.empty()) {
+    j["benchmarks"] = json::array();
+    for (const auto& b : benchmarks) j["benchmarks"].push_back(b.to_json());
+  }
   return j;
 }
 
@@ -235,7 +271,39 @@ void ResultsDb::insert(const TestRecord& r) {
       s.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).bind(4, c.name).bind(5, c.status).bind(6, c.message);
       s.bind(7, c.ms).bind(8, r.peak_rss_kb).step();
     }
+    Stmt db(db_, "DELETE FROM benchmarks WHERE run_id = ? AND model_id = ? AND backend = ?");
+    db.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).step();
+    for (const auto& b : r.benchmarks) {
+      Stmt s(db_, std::string("INSERT INTO benchmarks (") + kBenchCols + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      s.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.backend).bind(4, b.scenario).bind(5, b.dtype);
+      s.bind(6, b.batch).bind(7, b.seq).bind(8, b.new_tokens).bind(9, int64_t{b.threads}).bind(10, int64_t{b.warmup});
+      s.bind(11, int64_t{b.reps}).bind(12, b.p50_ms).bind(13, b.p90_ms).bind(14, b.mean_ms).bind(15, b.stddev_ms);
+      s.bind(16, b.min_ms).bind(17, b.throughput).bind(18, b.unit).bind(19, b.peak_memory_kb).step();
+    }
   }
+}
+
+std::vector<BenchPoint> ResultsDb::bench_history() const {
+  std::map<int64_t, RunInfo> runs;
+  for (const RunInfo& r : this->runs()) runs[r.id] = r;
+  Stmt s(db_,
+         "SELECT b.run_id, b.model_id, b.backend, b.scenario, b.dtype, b.batch, b.seq, b.new_tokens, b.threads, "
+         "b.warmup, b.reps, b.p50_ms, b.p90_ms, b.mean_ms, b.stddev_ms, b.min_ms, b.throughput, b.unit, "
+         "b.peak_memory_kb, t.family, t.device FROM benchmarks b LEFT JOIN tests t ON t.run_id = b.run_id AND "
+         "t.model_id = b.model_id AND t.backend = b.backend ORDER BY b.run_id, t.family, b.model_id, b.backend, "
+         "b.scenario");
+  std::vector<BenchPoint> out;
+  while (s.step()) {
+    BenchPoint p;
+    p.run = runs[s.i64(0)];
+    p.model_id = s.text(1);
+    p.backend = s.text(2);
+    p.bench = read_bench(s);
+    p.family = s.text(19);
+    p.device = s.text(20);
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 std::vector<TestRecord> ResultsDb::results(int64_t run_id) const {
@@ -281,6 +349,11 @@ std::vector<TestRecord> ResultsDb::results(int64_t run_id) const {
     cr.message = c.text(5);
     cr.ms = c.real(6);
     out[it->second].checks.push_back(cr);
+  }
+  Stmt b(db_, std::string("SELECT ") + kBenchCols + " FROM benchmarks ORDER BY rowid");
+  while (b.step()) {
+    auto it = index.find({b.i64(0), b.text(1), b.text(2)});
+    if (it != index.end()) out[it->second].benchmarks.push_back(read_bench(b));
   }
   return out;
 }

@@ -1,5 +1,5 @@
 // The SQLite results store of `ipfs-accelerate test`: runs (host, hardware, commit, start/end), one tests row per
-// model x backend and one results row per model x backend x check, each test committed as it completes (WAL), so a
+// model x backend, one results row per model x backend x check and (`--bench`) one benchmarks row per scenario, each test committed as it completes (WAL), so a
 // killed run loses nothing finished and `--resume` continues it; shards merge into one file.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -38,7 +38,15 @@ struct TestRecord {
   int64_t peak_rss_kb = 0;
   std::string started_at, finished_at;
   std::vector<CheckResult> checks;
+  std::vector<BenchResult> benchmarks;  // `test --bench`
   nlohmann::json to_json() const;
+};
+
+// One benchmark with the run it belongs to: the history the dashboard charts across runs.
+struct BenchPoint {
+  RunInfo run;
+  std::string model_id, family, backend, device;
+  BenchResult bench;
 };
 
 class ResultsDb {
@@ -59,6 +67,8 @@ class ResultsDb {
   void record(const TestRecord& r);
   // Results of one run, or (run_id 0) the latest result of every model x backend across all runs.
   std::vector<TestRecord> results(int64_t run_id = 0) const;
+  // Every benchmark of every run, oldest run first.
+  std::vector<BenchPoint> bench_history() const;
   // Copies every run of `other_path` into this database (run ids renumbered, runs matched by uid: idempotent).
   void merge_from(const std::string& other_path);
   const std::string& path() const { return path_; }

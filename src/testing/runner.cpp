@@ -121,7 +121,7 @@ std::string hardware_summary() {
 }
 
 std::string git_commit() {
-  const std::string cmd = std::string("git -C '") + IA_SOURCE_DIR + "' rev-parse --short HEAD 2>/dev/null";
+  const std::string cmd = std::string("git -C '") + IA_SOURCE_DIR + "' describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return "";
   char buf[64] = {0};
@@ -174,7 +174,8 @@ void inject_fault(const std::string& fault) {
 }  // namespace
 
 int run_test_worker(const CatalogEntry& e, const Device& device, const std::vector<Device>& refs,
-                    const std::string& weights, const std::string& conformance_dir, const std::string& out_path) {
+                    const std::string& weights, const std::string& conformance_dir, const BenchSettings& bench,
+                    const std::string& out_path) {
   if (const char* log = std::getenv("IA_TEST_START_LOG")) {
     const std::string line = e.id + " " + device.str() + "\n";
     const int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -189,6 +190,7 @@ int run_test_worker(const CatalogEntry& e, const Device& device, const std::vect
   o.reference_devices = refs;
   o.weights = weights;
   o.conformance_dir = conformance_dir;
+  o.bench = bench;
   TestOutcome r;
   if (weights == "hub") {  // the real checkpoint, through the Hub client and its cache (offline honoured)
     try {
@@ -231,9 +233,16 @@ struct Child {
 
 pid_t spawn(const RunnerOptions& o, const SuiteJob& j, const std::vector<Device>& refs, const std::string& out_path,
             const std::string& err_path) {
-  std::vector<std::string> args = {o.self_exe, "--threads", "1", "__test-worker", "--id", j.entry->id,
-                                   "--device", j.backend.device.str(), "--weights", o.weights,
+  const int threads = o.bench.reps > 0 ? std::max(1, o.bench_threads) : 1;
+  std::vector<std::string> args = {o.self_exe, "--threads", std::to_string(threads), "__test-worker", "--id",
+                                   j.entry->id, "--device", j.backend.device.str(), "--weights", o.weights,
                                    "--catalog", o.catalog_dir, "--out", out_path};
+  if (o.bench.reps > 0) {
+    for (const std::string& a : {std::string("--bench-reps"), std::to_string(o.bench.reps), std::string("--bench-warmup"),
+                                 std::to_string(o.bench.warmup), std::string("--bench-new-tokens"),
+                                 std::to_string(o.bench.new_tokens)})
+      args.push_back(a);
+  }
   if (!o.conformance_dir.empty()) {
     args.push_back("--conformance");
     args.push_back(o.conformance_dir);
@@ -467,6 +476,7 @@ int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, con
         r.message = j.value("message", "");
         if (r.status != "passed" && r.message.find("std::bad_alloc") != std::string::npos) r.status = "oom";
         for (const auto& cj : j.value("checks", json::array())) r.checks.push_back(CheckResult::from_json(cj));
+        for (const auto& bj : j.value("benchmarks", json::array())) r.benchmarks.push_back(BenchResult::from_json(bj));
       } else {
         r.status = "crashed";
         r.message = fmt::format("child exited with code {} without a result", WIFEXITED(status) ? WEXITSTATUS(status) : -1);

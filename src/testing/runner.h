@@ -48,6 +48,8 @@ struct RunnerOptions {
   bool resume = false;
   bool progress = false;  // live progress bar (terminal) instead of plain lines
   bool quiet = false;     // no per-test lines (--json)
+  BenchSettings bench;    // --bench: benchmarks of passed tests (reps 0: none)
+  int bench_threads = 1;  // threads of each test process when benchmarking (otherwise 1)
   std::string self_exe;   // this binary, re-executed for each test
   std::string args;       // the command line, stored with the run
 };
@@ -61,10 +63,11 @@ int64_t run_suite(const std::vector<SuiteJob>& jobs, const RunnerOptions& o, con
 // appends "<id> <device>" to the file as each test starts; IA_TEST_FAULTS=<id>=<fault>[,...] makes that model's
 // child segfault, abort, hang, oom (allocate until refused), exit (code 7, no result) or sleep:MS before testing.
 int run_test_worker(const CatalogEntry& e, const Device& device, const std::vector<Device>& references,
-                    const std::string& weights, const std::string& conformance_dir, const std::string& out_path);
+                    const std::string& weights, const std::string& conformance_dir, const BenchSettings& bench,
+                    const std::string& out_path);
 
 std::string host_name();
 std::string hardware_summary();
-std::string git_commit();
+std::string git_commit();  // of the source tree, "<short hash>[-dirty]"
 
 }  // namespace ia::suite

@@ -183,3 +183,77 @@ TEST(SuiteReport, DashboardRendersInHeadlessChromium) {
   ASSERT_TRUE(fs::exists(png));
   EXPECT_GT(fs::file_size(png), 10000u) << "screenshot looks empty";
 }
+
+// `test --bench`: each passing model's benchmarks land in the database (forward for every model, generate for a
+// generating one), with consistent statistics; a second run makes the dashboard's history; merges copy them once.
+TEST(SuiteBench, BenchmarksAreRecordedReportedAndMerged) {
+  const std::string lm = "openai-community/gpt2", vit = "google/vit-base-patch16-224";
+  ASSERT_NE(catalog().find(lm), nullptr);
+  ASSERT_NE(catalog().find(vit), nullptr);
+  const fs::path db = scratch("bench.db"), plain = scratch("plain.db"), dir = scratch("bench-report");
+  const std::string sel = "test " + lm + " " + vit + " --device cpu --shard 0/1 ";
+  EXPECT_EQ(run_cli(sel + "--results " + plain.string()), 0);
+  for (const auto& r : ResultsDb(plain.string()).results()) EXPECT_TRUE(r.benchmarks.empty()) << r.model_id;
+
+  const std::string bench = sel + "--bench --bench-reps 3 --bench-warmup 1 --bench-new-tokens 4 --results " + db.string();
+  EXPECT_EQ(run_cli(bench), 0);
+  EXPECT_EQ(run_cli(bench + " --report " + dir.string()), 0);
+  ResultsDb rdb(db.string());
+  const auto results = rdb.results();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    ASSERT_EQ(r.status, "passed") << r.model_id << ": " << r.message;
+    std::set<std::string> scenarios;
+    for (const auto& b : r.benchmarks) {
+      scenarios.insert(b.scenario);
+      EXPECT_EQ(b.reps, 3);
+      EXPECT_EQ(b.warmup, 1);
+      EXPECT_EQ(b.dtype, "f32");
+      EXPECT_GE(b.threads, 1);
+      EXPECT_GT(b.min_ms, 0.0);
+      EXPECT_LE(b.min_ms, b.p50_ms);
+      EXPECT_LE(b.p50_ms, b.p90_ms);
+      EXPECT_GT(b.peak_memory_kb, 0);
+      const double per_run = b.scenario == "generate" ? double(b.batch * b.new_tokens)
+                                                      : double(b.seq > 0 ? b.batch * b.seq : b.batch);
+      EXPECT_NEAR(b.throughput, per_run / (b.p50_ms * 1e-3), 1e-6 * b.throughput) << r.model_id << " " << b.scenario;
+      if (b.scenario == "generate") EXPECT_EQ(b.new_tokens, 4);
+    }
+    if (r.model_id == lm) {
+      EXPECT_EQ(scenarios, (std::set<std::string>{"forward", "generate"}));
+      for (const auto& b : r.benchmarks) EXPECT_EQ(b.unit, "tokens");
+    } else {
+      EXPECT_EQ(scenarios, (std::set<std::string>{"forward"}));
+      EXPECT_EQ(r.benchmarks[0].unit, "items");
+      EXPECT_EQ(r.benchmarks[0].seq, 0);
+    }
+  }
+  const auto history = rdb.bench_history();
+  EXPECT_EQ(history.size(), 6u);  // 3 benchmarks x 2 runs
+  for (const auto& p : history) EXPECT_FALSE(p.run.uid.empty());
+
+  std::ifstream json_in(dir / "benchmarks.json");
+  const auto rows = nlohmann::json::parse(json_in);
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& row : rows) {
+    for (const char* k : {"model", "backend", "dtype", "batch", "seq", "latency_p50_ms", "latency_p90_ms", "throughput",
+                          "peak_memory_mb", "host", "commit"})
+      EXPECT_TRUE(row.contains(k)) << k;
+    EXPECT_EQ(row.contains("tokens_per_s"), row["model"] == lm);
+  }
+  std::ifstream html_in(dir / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(html_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("Performance per backend"), std::string::npos);
+  EXPECT_NE(html.find("Speed index across runs"), std::string::npos);
+  EXPECT_NE(html.find(lm), std::string::npos);
+
+  const fs::path merged = scratch("bench-merged.db");
+  EXPECT_EQ(run_cli("results merge " + db.string() + " -o " + merged.string()), 0);
+  const fs::path again = scratch("bench-again.db");
+  {
+    ResultsDb m(again.string());
+    m.merge_from(merged.string());
+    m.merge_from(merged.string());
+    EXPECT_EQ(m.bench_history().size(), 6u) << "merging twice must not duplicate benchmarks";
+  }
+}
