@@ -11,6 +11,7 @@ PACKAGES=(
   libonig-dev libutf8proc-dev nettle-dev
   libpng-dev libjpeg-dev libsndfile1-dev libsoxr-dev
   libfaiss-dev
+  clang-14 libclang-rt-14-dev
   python3 chromium
 )
 

@@ -311,6 +311,11 @@ FeatureMap Speech2TextFeatureExtractor::operator()(const std::vector<Clip>& batc
           mu /= static_cast<double>(n);
           for (int64_t t = 0; t < n; ++t) var += (x[t * M + m] - mu) * (x[t * M + m] - mu);
           const double sd = std::sqrt(var / static_cast<double>(n));
+          // HF divides by it anyway and returns NaN features (found by fuzzing: digital silence, one frame).
+          IA_CHECK(sd > 0.0, ErrorKind::InvalidArgument,
+                   "{}: clip {} cannot be normalized (utterance CMVN): mel bin {} is constant over its {} frame(s), "
+                   "so its variance is 0 (a silent or constant clip, or one shorter than 2 frames = 560 samples)",
+                   hf_class(), b, m, n);
           for (int64_t t = 0; t < n; ++t) x[t * M + m] /= sd;
         }
       }

@@ -235,10 +235,11 @@ DeviceRanking rank_devices(const SelectionRequest& req, const std::vector<Backen
   auto add = [&](const Evaluation& e, bool backend_passed_over) {
     for (const auto& r : e.rejects)
       out.skipped.push_back({r, out.candidates.size(), backend_passed_over && e.fits.empty()});
-    for (const auto& [dev, note] : e.fits) {
+    for (const auto& fit : e.fits) {
+      const auto& dev = fit.first;  // a named copy: clang 14 cannot capture a structured binding
       const bool dup = std::any_of(out.candidates.begin(), out.candidates.end(),
                                    [&](const DeviceRanking::Candidate& c) { return c.device == dev; });
-      if (!dup) out.candidates.push_back({dev, note});
+      if (!dup) out.candidates.push_back({dev, fit.second});
     }
   };
   if (!dr.is_auto) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "vision/image_io.h"
 
 namespace ia::vision {
 
@@ -123,6 +124,11 @@ ImageU8 pil_resize(const ImageU8& img, int64_t height, int64_t width, Resample r
   IA_CHECK(height > 0 && width > 0 && img.height > 0 && img.width > 0 &&
                static_cast<int64_t>(img.pixels.size()) == img.height * img.width * 3,
            ErrorKind::InvalidArgument, "pil_resize: {}x{} image to {}x{}", img.height, img.width, height, width);
+  // The output is bounded like a decoded image (Pillow's decompression-bomb limit); found by fuzzing a config
+  // whose size asked for a 224224-pixel shortest edge.
+  IA_CHECK(width <= kMaxImagePixels / height, ErrorKind::OutOfMemory,
+           "pil_resize: a {}x{} output is more than {} pixels (the image size limit): refused", height, width,
+           kMaxImagePixels);
   if (height == img.height && width == img.width) return img;
   if (r == Resample::Nearest) return nearest_resize(img, height, width);
   const bool need_h = width != img.width, need_v = height != img.height;
@@ -164,6 +170,8 @@ ImageU8 pil_resize(const ImageU8& img, int64_t height, int64_t width, Resample r
 }
 
 ImageU8 center_crop(const ImageU8& img, int64_t height, int64_t width) {
+  IA_CHECK(height > 0 && width > 0, ErrorKind::InvalidArgument, "center_crop: crop size {}x{} is not positive", height,
+           width);
   IA_CHECK(height <= img.height && width <= img.width, ErrorKind::Unsupported,
            "center_crop: {}x{} crop of a {}x{} image (padding not supported)", height, width, img.height, img.width);
   const int64_t top = (img.height - height) / 2, left = (img.width - width) / 2;
@@ -173,7 +181,9 @@ ImageU8 center_crop(const ImageU8& img, int64_t height, int64_t width) {
   return out;
 }
 
-ImageProcessor ImageProcessor::from_json(const nlohmann::json& j, const std::string& cls_in) {
+namespace {
+
+ImageProcessor parse_processor(const nlohmann::json& j, const std::string& cls_in) {
   ImageProcessor p;
   std::string cls = cls_in;
   if (cls.empty()) cls = j.value("image_processor_type", std::string());
@@ -254,6 +264,18 @@ ImageProcessor ImageProcessor::from_json(const nlohmann::json& j, const std::str
   return p;
 }
 
+}  // namespace
+
+ImageProcessor ImageProcessor::from_json(const nlohmann::json& j, const std::string& cls) {
+  // A field of the wrong JSON type or a missing key is a Format error naming the JSON library's reason (found by
+  // fuzzing: crop_size {"height": 3} escaped as nlohmann::json::out_of_range).
+  try {
+    return parse_processor(j, cls);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::Format, "preprocessor_config.json: {}", e.what());
+  }
+}
+
 Tensor ImageProcessor::preprocess(const ImageU8& input) const {
   ImageU8 img = input;
   if (do_resize) {
@@ -271,7 +293,11 @@ Tensor ImageProcessor::preprocess(const ImageU8& input) const {
       }
       if (target > 0) {  // get_resize_output_image_size(default_to_square=False)
         const int64_t s = std::min(img.height, img.width), l = std::max(img.height, img.width);
-        const int64_t new_long = static_cast<int64_t>(static_cast<double>(target) * static_cast<double>(l) / s);
+        const double long_edge = static_cast<double>(target) * static_cast<double>(l) / static_cast<double>(s);
+        IA_CHECK(long_edge < static_cast<double>(kMaxImagePixels), ErrorKind::OutOfMemory,
+                 "resize: shortest edge {} makes the {}x{} image's long edge {:.0f} pixels: refused", target,
+                 img.height, img.width, long_edge);
+        const int64_t new_long = static_cast<int64_t>(long_edge);
         const int64_t h = img.height <= img.width ? target : new_long, w = img.height <= img.width ? new_long : target;
         img = pil_resize(img, h, w, resample);
       }

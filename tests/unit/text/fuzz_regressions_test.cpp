@@ -2,6 +2,7 @@
 // fail with an ia::Error (or succeed), never escape as another exception or crash. Plus the minimal cases.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -9,7 +10,9 @@
 #include "core/error.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
+#include "audio/feature_extractors.h"
 #include "vision/image_io.h"
+#include "vision/image_processor.h"
 
 namespace fs = std::filesystem;
 
@@ -87,4 +90,70 @@ TEST(FuzzRegressions, ImageDimensionsWhoseProductOverflows) {
                      }
                    }),
             1u);
+}
+
+// fuzz_image_processor mode 1 (a preprocessor_config.json after the mode byte): a legacy CLIP size of 224224 asked
+// pil_resize for a 224224 x 313913 image (ASan: allocation of 211 GB); a crop_size without "width" escaped as
+// nlohmann::json::out_of_range. Output sizes are now bounded like decoded images, before anything is allocated,
+// and malformed fields are Format errors.
+TEST(FuzzRegressions, ImageProcessorConfigsAskingForHugeOutputsAreRefused) {
+  ia::vision::ImageU8 img{7, 5, std::vector<uint8_t>(7 * 5 * 3, 100)};
+  EXPECT_GE(replay("image_processor",
+                   [&](const std::string& s) {
+                     const auto cfg = nlohmann::json::parse(s.substr(1), nullptr, false);
+                     ia::vision::ImageProcessor::from_json(cfg).preprocess(img);
+                     ADD_FAILURE() << "a crash input was accepted";
+                   }),
+            2u);
+  auto expect_refused = [&](const char* json, ia::ErrorKind kind, const char* words) {
+    try {
+      ia::vision::ImageProcessor::from_json(nlohmann::json::parse(json)).preprocess(img);
+      ADD_FAILURE() << json << " was accepted";
+    } catch (const ia::Error& e) {
+      EXPECT_EQ(e.kind(), kind) << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_refused(R"({"image_processor_type": "ViTImageProcessor", "size": {"height": 100000, "width": 100000}})",
+                 ia::ErrorKind::OutOfMemory, "100000x100000 output is more than 178956970 pixels");
+  expect_refused(R"({"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 4000000000}})",
+                 ia::ErrorKind::OutOfMemory, "long edge");
+  expect_refused(R"({"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 4}, "do_center_crop": true,
+                     "crop_size": {"height": 0, "width": 3}})",
+                 ia::ErrorKind::InvalidArgument, "crop size 0x3 is not positive");
+  expect_refused(R"({"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 4}, "do_center_crop": true,
+                     "crop_size": {"height": 3}})",
+                 ia::ErrorKind::Format, "preprocessor_config.json: ");
+  expect_refused(R"({"image_processor_type": "ViTImageProcessor", "size": {"height": "9", "width": 6}})",
+                 ia::ErrorKind::Format, "preprocessor_config.json: ");
+  // What fits still works.
+  const auto ok = ia::vision::ImageProcessor::from_json(
+      nlohmann::json::parse(R"({"image_processor_type": "ViTImageProcessor", "size": {"height": 9, "width": 6}})"));
+  EXPECT_EQ(ok.preprocess(img).shape(), (ia::Shape{3, 9, 6}));
+}
+
+// fuzz_audio mode 1 (raw PCM): a silent clip made Speech2TextFeatureExtractor's utterance CMVN divide 0 by a zero
+// standard deviation, returning NaN features (as HF's numpy code does, with a RuntimeWarning). Now refused.
+TEST(FuzzRegressions, Speech2TextCmvnOfAConstantClipIsRefusedNotNaN) {
+  const auto fe = ia::audio::Speech2TextFeatureExtractor::from_json(nlohmann::json::object(), "test");
+  EXPECT_GE(replay("audio",
+                   [&](const std::string& s) {
+                     ia::audio::Clip clip((s.size() - 1) / 2, 0.0f);  // the crash input is all zero samples
+                     fe({clip, ia::audio::Clip(1234, 0.25f)}, true);
+                     ADD_FAILURE() << "constant clips were normalized";
+                   }),
+            1u);
+  for (const ia::audio::Clip& bad : {ia::audio::Clip(16000, 0.0f), ia::audio::Clip(16000, 0.5f)}) {
+    try {
+      fe({bad}, false);
+      ADD_FAILURE() << "a constant clip was normalized";
+    } catch (const ia::Error& e) {
+      EXPECT_EQ(e.kind(), ia::ErrorKind::InvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("cannot be normalized (utterance CMVN)"), std::string::npos) << e.what();
+    }
+  }
+  ia::audio::Clip tone(16000);
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(0.05f * static_cast<float>(i) * (1 + i % 7));
+  const auto out = fe({tone}, false).at("input_features");
+  for (float v : out.to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
 }
