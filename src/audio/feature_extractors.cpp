@@ -139,14 +139,30 @@ std::vector<double> mel_filter_bank(int64_t num_frequency_bins, int64_t num_mel_
 
 // ---------------------------------------------------------------------------------------------- Whisper
 
+namespace {
+
+// A size read from preprocessor_config.json, refused outside [lo, hi] before anything is allocated from it
+// (found by fuzzing: feature_size / chunk_length in the millions asked for terabytes).
+int64_t bounded(const nlohmann::json& j, const char* key, int64_t fallback, int64_t lo, int64_t hi,
+                const std::string& source) {
+  const int64_t v = json_or<int64_t>(j, key, fallback, source);
+  IA_CHECK(v >= lo && v <= hi, ErrorKind::Format, "{}: {} = {} is out of range [{}, {}]", source, key, v, lo, hi);
+  return v;
+}
+
+}  // namespace
+
 WhisperFeatureExtractor WhisperFeatureExtractor::from_json(const nlohmann::json& j, const std::string& source) {
   WhisperFeatureExtractor fe;
-  fe.feature_size = json_or<int64_t>(j, "feature_size", 80, source);
-  fe.sampling_rate_ = json_or<int64_t>(j, "sampling_rate", 16000, source);
-  fe.hop_length = json_or<int64_t>(j, "hop_length", 160, source);
-  fe.n_fft = json_or<int64_t>(j, "n_fft", 400, source);
-  const int64_t chunk = json_or<int64_t>(j, "chunk_length", 30, source);
-  fe.n_samples = json_or<int64_t>(j, "n_samples", chunk * fe.sampling_rate_, source);
+  fe.feature_size = bounded(j, "feature_size", 80, 1, 1024, source);
+  fe.sampling_rate_ = bounded(j, "sampling_rate", 16000, 1, 384000, source);
+  fe.hop_length = bounded(j, "hop_length", 160, 1, 65536, source);
+  fe.n_fft = bounded(j, "n_fft", 400, 2, 65536, source);
+  const int64_t chunk = bounded(j, "chunk_length", 30, 1, 3600, source);
+  fe.n_samples = bounded(j, "n_samples", chunk * fe.sampling_rate_, 1, 3600 * fe.sampling_rate_, source);
+  IA_CHECK(fe.feature_size * (fe.n_samples / fe.hop_length) <= (int64_t(1) << 28), ErrorKind::Format,
+           "{}: {} mel bins x {} frames per clip is more than 2^28 features", source, fe.feature_size,
+           fe.n_samples / fe.hop_length);
   fe.padding_value = json_or<float>(j, "padding_value", 0.0f, source);
   fe.return_attention_mask = json_or<bool>(j, "return_attention_mask", false, source);
   IA_CHECK(fe.feature_size > 0 && fe.hop_length > 0 && fe.n_fft > 1 && fe.n_samples >= fe.hop_length &&
@@ -228,8 +244,8 @@ FeatureMap WhisperFeatureExtractor::operator()(const std::vector<Clip>& batch, b
 Speech2TextFeatureExtractor Speech2TextFeatureExtractor::from_json(const nlohmann::json& j,
                                                                    const std::string& source) {
   Speech2TextFeatureExtractor fe;
-  fe.num_mel_bins = json_or<int64_t>(j, "num_mel_bins", 80, source);
-  fe.sampling_rate_ = json_or<int64_t>(j, "sampling_rate", 16000, source);
+  fe.num_mel_bins = bounded(j, "num_mel_bins", 80, 1, 1024, source);
+  fe.sampling_rate_ = bounded(j, "sampling_rate", 16000, 1, 384000, source);
   fe.padding_value = json_or<float>(j, "padding_value", 0.0f, source);
   fe.do_ceptral_normalize = json_or<bool>(j, "do_ceptral_normalize", true, source);
   fe.normalize_means = json_or<bool>(j, "normalize_means", true, source);
@@ -335,7 +351,7 @@ Wav2Vec2FeatureExtractor Wav2Vec2FeatureExtractor::from_json(const nlohmann::jso
   const int64_t feature_size = json_or<int64_t>(j, "feature_size", 1, source);
   IA_CHECK(feature_size == 1, ErrorKind::Unsupported, "{}: unsupported Wav2Vec2FeatureExtractor feature_size {}",
            source, feature_size);
-  fe.sampling_rate_ = json_or<int64_t>(j, "sampling_rate", 16000, source);
+  fe.sampling_rate_ = bounded(j, "sampling_rate", 16000, 1, 384000, source);
   fe.padding_value = json_or<float>(j, "padding_value", 0.0f, source);
   fe.do_normalize = json_or<bool>(j, "do_normalize", true, source);
   fe.return_attention_mask = json_or<bool>(j, "return_attention_mask", false, source);

@@ -138,7 +138,8 @@ TEST(FuzzRegressions, Speech2TextCmvnOfAConstantClipIsRefusedNotNaN) {
   const auto fe = ia::audio::Speech2TextFeatureExtractor::from_json(nlohmann::json::object(), "test");
   EXPECT_GE(replay("audio",
                    [&](const std::string& s) {
-                     ia::audio::Clip clip((s.size() - 1) / 2, 0.0f);  // the crash input is all zero samples
+                     if (s[0] != 1) return;  // mode 1: raw PCM (the crash input is all zero samples)
+                     ia::audio::Clip clip((s.size() - 1) / 2, 0.0f);
                      fe({clip, ia::audio::Clip(1234, 0.25f)}, true);
                      ADD_FAILURE() << "constant clips were normalized";
                    }),
@@ -156,4 +157,31 @@ TEST(FuzzRegressions, Speech2TextCmvnOfAConstantClipIsRefusedNotNaN) {
   for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(0.05f * static_cast<float>(i) * (1 + i % 7));
   const auto out = fe({tone}, false).at("input_features");
   for (float v : out.to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
+}
+
+// fuzz_audio mode 2 (a preprocessor_config.json after the mode byte): chunk_length 1e8 and feature_size 1e8 asked
+// Whisper's extractor for terabytes. Sizes in extractor configs are now bounded, naming the field.
+TEST(FuzzRegressions, FeatureExtractorConfigSizesAreBounded) {
+  EXPECT_GE(replay("audio",
+                   [&](const std::string& s) {
+                     if (s[0] != 2) return;
+                     const auto j = nlohmann::json::parse(s.substr(1));
+                     try {
+                       ia::audio::WhisperFeatureExtractor::from_json(j, "cfg");
+                       ADD_FAILURE() << s.substr(1) << " was accepted";
+                     } catch (const ia::Error& e) {
+                       EXPECT_EQ(e.kind(), ia::ErrorKind::Format);
+                       EXPECT_NE(std::string(e.what()).find("is out of range"), std::string::npos) << e.what();
+                     }
+                   }),
+            2u);
+  try {
+    ia::audio::WhisperFeatureExtractor::from_json(nlohmann::json{{"feature_size", 100000000}}, "cfg.json");
+    FAIL();
+  } catch (const ia::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "cfg.json: feature_size = 100000000 is out of range [1, 1024]");
+  }
+  // HF's own settings (Whisper large-v3: 128 mel bins, 30 s chunks) stay accepted.
+  const auto w = ia::audio::WhisperFeatureExtractor::from_json(nlohmann::json{{"feature_size", 128}}, "cfg.json");
+  EXPECT_EQ(w.frames(), 3000);
 }
