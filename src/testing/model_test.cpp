@@ -699,7 +699,9 @@ std::vector<BenchResult> ModelTest::benchmark(Model& model, const TensorMap& inp
     }, b);
     b.dtype = out.front().dtype;
     b.batch = static_cast<int64_t>(prows.size());
-    b.seq = prows[0].length;
+    // Prompt tokens when the prompt is text (causal LMs, seq2seq encoders); 0 for audio / image conditioning.
+    const auto pid = prompt.find("input_ids");
+    b.seq = pid != prompt.end() && pid->second.ndim() > 1 ? pid->second.dim(1) : 0;
     b.new_tokens = o.bench.new_tokens;
     b.unit = "tokens";
     b.throughput = static_cast<double>(generated) / (b.p50_ms * 1e-3);

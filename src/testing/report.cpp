@@ -90,7 +90,7 @@ std::string performance_html(const CoverageReport& r) {
     auto chart = [&](size_t from, size_t to) {
       const int tl = 380, tw = 420, th = 14;
       std::string c = fmt::format("<svg width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"forward latency on {}\">\n",
-                                  tl + tw + 230, static_cast<int>(to - from) * (th + 3) + 6, esc(backend));
+                                  tl + tw + 360, static_cast<int>(to - from) * (th + 3) + 6, esc(backend));
       for (size_t i = from; i < to; ++i) {
         const BenchResult& b = *bars[i].b;
         const int y = static_cast<int>(i - from) * (th + 3) + 2;
@@ -127,8 +127,8 @@ std::string performance_html(const CoverageReport& r) {
                      "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0f} {}/s</td>"
                      "<td class=\"num\">{:.0f}</td><td class=\"num\">{}</td></tr>\n",
                      esc(x.t->model_id), esc(x.t->backend), esc(b.scenario), esc(b.dtype),
-                     b.seq > 0 ? fmt::format("{}x{}{}", b.batch, b.seq, b.new_tokens ? fmt::format(" +{} new", b.new_tokens) : "")
-                               : fmt::format("batch {}", b.batch),
+                     fmt::format("{}{}", b.seq > 0 ? fmt::format("{}x{}", b.batch, b.seq) : fmt::format("batch {}", b.batch),
+                                 b.new_tokens ? fmt::format(" +{} new", b.new_tokens) : ""),
                      b.threads, fmt_ms(b.p50_ms), fmt_ms(b.p90_ms), b.throughput, esc(b.unit), b.peak_memory_kb / 1024.0, ratio);
   }
   h += "</table></details>\n";
@@ -344,8 +344,8 @@ std::string bench_table(const CoverageReport& r) {
       if (out.empty())
         out = fmt::format("{:<44} {:<6} {:<8} {:<5} {:>9} {:>9} {:>9} {:>14} {:>9}\n", "Benchmark", "backend",
                           "scenario", "dtype", "shape", "p50 ms", "p90 ms", "throughput", "peak MiB");
-      const std::string shape = b.seq > 0 ? fmt::format("{}x{}{}", b.batch, b.seq, b.new_tokens ? fmt::format("+{}", b.new_tokens) : "")
-                                          : std::to_string(b.batch);
+      const std::string shape = fmt::format("{}{}{}", b.batch, b.seq > 0 ? fmt::format("x{}", b.seq) : "",
+                                            b.new_tokens ? fmt::format("+{}", b.new_tokens) : "");
       out += fmt::format("{:<44} {:<6} {:<8} {:<5} {:>9} {:>9.3f} {:>9.3f} {:>8.0f} {:<5} {:>9.0f}\n", t.model_id, t.backend,
                          b.scenario, b.dtype, shape, b.p50_ms, b.p90_ms, b.throughput, b.unit + "/s",
                          b.peak_memory_kb / 1024.0);

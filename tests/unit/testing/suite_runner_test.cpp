@@ -218,6 +218,7 @@ TEST(SuiteBench, BenchmarksAreRecordedReportedAndMerged) {
                                                       : double(b.seq > 0 ? b.batch * b.seq : b.batch);
       EXPECT_NEAR(b.throughput, per_run / (b.p50_ms * 1e-3), 1e-6 * b.throughput) << r.model_id << " " << b.scenario;
       if (b.scenario == "generate") EXPECT_EQ(b.new_tokens, 4);
+      if (b.scenario == "generate") EXPECT_EQ(b.seq, 8) << "the prompt tokens";
     }
     if (r.model_id == lm) {
       EXPECT_EQ(scenarios, (std::set<std::string>{"forward", "generate"}));
