@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -42,14 +43,20 @@ class ThreadPool {
   explicit ThreadPool(int n) { resize(n); }
   ~ThreadPool() { stop(); }
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const { return size_.load(); }
 
+  // Waits for a run in progress (run_mutex_), so callers on other threads never see a half-built pool.
   void resize(int n) {
+    std::lock_guard<std::mutex> lock(run_mutex_);
     stop();
     stopping_ = false;
     for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { loop(i); });
+    size_.store(static_cast<int>(workers_.size()) + 1);
   }
 
+  // Runs task(0 .. nchunks-1) on the workers and the calling thread. The first exception a chunk throws is
+  // rethrown here once every thread has left the task (the rest of the chunks are skipped), so `task` and what
+  // it refers to outlive every use.
   void run(int nchunks, const std::function<void(int)>& task) {
     std::unique_lock<std::mutex> lock(run_mutex_);
     {
@@ -57,6 +64,7 @@ class ThreadPool {
       task_ = &task;
       nchunks_ = nchunks;
       next_.store(0);
+      error_ = nullptr;
       pending_ = static_cast<int>(workers_.size());
       ++generation_;
     }
@@ -65,12 +73,21 @@ class ThreadPool {
     std::unique_lock<std::mutex> g(m_);
     done_cv_.wait(g, [this] { return pending_ == 0; });
     task_ = nullptr;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
  private:
   void work() {
     in_parallel_region = true;
-    for (int c = next_.fetch_add(1); c < nchunks_; c = next_.fetch_add(1)) (*task_)(c);
+    for (int c = next_.fetch_add(1); c < nchunks_; c = next_.fetch_add(1)) {
+      try {
+        (*task_)(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(m_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(nchunks_);  // no new chunks
+      }
+    }
     in_parallel_region = false;
   }
 
@@ -106,6 +123,8 @@ class ThreadPool {
   int nchunks_ = 0;
   std::atomic<int> next_{0};
   int pending_ = 0;
+  std::exception_ptr error_;  // the first chunk's exception of the current run (guarded by m_)
+  std::atomic<int> size_{1};
   uint64_t generation_ = 0;
   bool stopping_ = false;
 };
