@@ -154,8 +154,9 @@ class ModelTest {
 
  private:
   std::unique_ptr<Model> build(Device device, const TestOptions& o) const;
-  // The benchmarks of a passed test (o.bench.reps > 0).
-  std::vector<BenchResult> benchmark(Model& model, const TensorMap& inputs, const TestOptions& o) const;
+  // The benchmarks of a passed test (o.bench.reps > 0); `outputs` are the forward check's outputs of `inputs`.
+  std::vector<BenchResult> benchmark(Model& model, const TensorMap& inputs, const NamedTensors& outputs,
+                                     const TestOptions& o) const;
 };
 
 // token ids with padding, attention mask and token types; base, MLM and classification heads
