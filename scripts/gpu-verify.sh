@@ -4,6 +4,7 @@
 #   2. `ipfs-accelerate test-backend-ops --device cuda` (every op vs CPU: NMSE, NaN/Inf, guard bytes),
 #   3. the CUDA unit tests (allocator reuse, OOM report, kernel-detected index errors, backend-op test),
 #   4. `ipfs-accelerate conformance --device cuda --no-fallback --atol 1e-3` on every case in tests/data/conformance,
+#      then the model suite on cpu and cuda (`test --all --device all`: both backends' results and their agreement),
 #   5. benchmarks against PyTorch + transformers on the same GPU: BERT-base seq128 batch 1 and 32, and a ~1B
 #      Llama-shaped model (prefill 512, decode tok/s at batch 1).
 # Every step runs even when an earlier one failed; the exit status is non-zero if any step failed.
@@ -12,8 +13,8 @@
 #   scripts/gpu-verify.sh [--prebuilt DIR] [--skip-bench] [--build-dir DIR]
 #   scripts/gpu-verify.sh --bundle DIR    # on the build machine: copy the binaries and the non-system shared
 #                                         # libraries they need into DIR (for a GPU machine without the build deps)
-# Logs go to $OUT (default: ./gpu-verify-out), at most 8 files: summary.txt build.log backend_ops.log unit.log
-# conformance.log bench.jsonl torch_bench.jsonl env.txt.
+# Logs go to $OUT (default: ./gpu-verify-out), 10 files: summary.txt build.log backend_ops.log unit.log
+# conformance.log suite.log results.db bench.jsonl torch_bench.jsonl env.txt.
 #
 # The device tool (docs/cuda.md has the exact call): the GPU machine has CMake, ninja, nvcc, PyTorch and
 # transformers but no package registry. When the project's build dependencies are missing there, build here
@@ -111,7 +112,7 @@ grep -E '^cuda:0: ' "$OUT/backend_ops.log" | sed 's/^/  /' | tee -a "$SUMMARY"
 
 # 3. CUDA unit tests.
 step "unit tests (cuda)" "$OUT/unit.log" "$UNIT" \
-  --gtest_filter='BackendOps.*:CudaDevice.*:CudaBuild.*:CachingAllocator.*'
+  --gtest_filter='BackendOps.*:CudaDevice.*:CudaBuild.*:CachingAllocator.*:CudaThreadBodies.*'
 grep -E '^\[  (PASSED|FAILED)  \]|^\[  SKIPPED \] [0-9]+ test|^\[  FAILED  \] [A-Z]' "$OUT/unit.log" | sed 's/^/  /' |
   tee -a "$SUMMARY"
 
@@ -127,6 +128,11 @@ for case in "$ROOT"/tests/data/conformance/*/; do
 done
 note "$(printf '%-28s %d passed, %d failed%s' "conformance cuda atol 1e-3" $pass $fail "${failed_cases:+:$failed_cases}")"
 [ $fail -eq 0 ] || FAILED=1
+
+# 4b. The suite on every backend: cpu and cuda results in one DB, the cross-backend agreement check for real.
+step "suite cpu+cuda" "$OUT/suite.log" timeout 420 "$CLI" test --all --device all --jobs 8 --timeout 120 \
+  --results "$OUT/results.db"
+grep -E 'passed|failed|agree' "$OUT/suite.log" | tail -8 | sed 's/^/  /' | tee -a "$SUMMARY"
 
 # 5. Benchmarks: ours (fp32 default math, then tf32) and PyTorch eager on the same shapes and random weights.
 if [ $SKIP_BENCH -eq 0 ]; then

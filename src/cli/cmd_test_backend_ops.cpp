@@ -22,8 +22,14 @@
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "ops/batch_norm.h"
+#include "ops/conv.h"
 #include "ops/decoding.h"
+#include "ops/group_norm.h"
+#include "ops/interpolate.h"
 #include "ops/ops.h"
+#include "ops/pool.h"
+#include "ops/ssm.h"
 
 namespace {
 
@@ -194,7 +200,7 @@ void linear_cases(std::vector<OpCase>& out, Random& r) {
 
 void linear_int8_cases(std::vector<OpCase>& out, Random& r) {
   for (const auto& [M, K, N, bias] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>{
-           {1, 64, 32, false}, {2, 200, 17, true}, {4, 77, 40, true}, {3, 256, 96, false}, {9, 128, 50, true}}) {
+           {1, 64, 32, false}, {2, 200, 17, true}, {4, 77, 40, true}, {3, 256, 96, false}, {9, 128, 50, true}, {64, 96, 130, true}}) {
     OpCase c{"linear_int8", fmt::format("M={} K={} N={}{}", M, K, N, bias ? " bias" : "")};
     c.max_nmse = kGemmNmse;
     auto [q, scale] = ops::quantize_int8_rows(r.uniform({N, K}, -0.5f, 0.5f));
@@ -518,6 +524,198 @@ void decoding_cases(std::vector<OpCase>& out, Random& r) {
   }
 }
 
+// Vision ops: output shapes come from the op front-ends run on the host inputs (their shape rules are the
+// reference), the kernels then run through the tables.
+void vision_cases(std::vector<OpCase>& out, Random& r) {
+  struct Conv {
+    const char* what;
+    int64_t N, C, H, W, O, KH, KW;
+    Conv2dArgs args;
+    bool bias;
+  };
+  Conv2dArgs asym = Conv2dArgs::make(2, 0, 1, 2);
+  asym.pad_bottom = 1, asym.pad_left = 1;
+  Conv2dArgs rect = Conv2dArgs::make(1);
+  rect.stride_w = 2, rect.pad_top = rect.pad_bottom = 1;
+  for (const Conv& s : std::vector<Conv>{{"3x3 s1 p1", 2, 3, 9, 11, 4, 3, 3, Conv2dArgs::make(1, 1), true},
+                                         {"3x3 s2 d2 asymmetric pad", 1, 5, 13, 10, 6, 3, 3, asym, false},
+                                         {"3x2 stride (1,2) pad (1,0)", 2, 4, 7, 9, 3, 3, 2, rect, true},
+                                         {"groups 2", 2, 4, 8, 8, 6, 3, 3, Conv2dArgs::make(1, 1, 2), true},
+                                         {"depthwise s2", 2, 8, 9, 9, 8, 3, 3, Conv2dArgs::make(2, 1, 8), true},
+                                         {"depthwise x2 multiplier", 1, 4, 6, 7, 8, 5, 5, Conv2dArgs::make(1, 2, 4), false},
+                                         {"pointwise", 2, 16, 5, 6, 8, 1, 1, Conv2dArgs::make(1), true},
+                                         {"patch 4x4 s4", 1, 3, 16, 16, 32, 4, 4, Conv2dArgs::make(4), true}}) {
+    OpCase c{"conv2d", fmt::format("{} x [{}, {}, {}, {}] w [{}, {}, {}, {}]{}", s.what, s.N, s.C, s.H, s.W, s.O,
+                                   s.C / s.args.groups, s.KH, s.KW, s.bias ? " bias" : "")};
+    c.max_nmse = kGemmNmse;
+    c.inputs = {r.uniform({s.N, s.C, s.H, s.W}), r.uniform({s.O, s.C / s.args.groups, s.KH, s.KW}, -0.5f, 0.5f)};
+    if (s.bias) c.inputs.push_back(r.uniform({s.O}));
+    c.out_shape = ops::conv2d(c.inputs[0], c.inputs[1], opt_in(c.inputs, 2), s.args).shape();
+    const Conv2dArgs args = s.args;
+    c.run = [args](DeviceType d, const Inputs& in, Tensor& o) {
+      kernels::conv2d().get(d)(in[0], in[1], opt_in(in, 2), args, o);
+    };
+    out.push_back(c);
+  }
+  Pool2dArgs avg_excl = Pool2dArgs::make(PoolKind::Avg, 3, 1, 1);
+  avg_excl.count_include_pad = false;
+  Pool2dArgs rect_pool = Pool2dArgs::make(PoolKind::Max, 2, 1);
+  rect_pool.kernel_w = 3, rect_pool.stride_h = 2, rect_pool.pad_w = 1;
+  for (const auto& [what, shape, args] : std::vector<std::tuple<const char*, Shape, Pool2dArgs>>{
+           {"max 3x3 s2 p1", {2, 3, 11, 11}, Pool2dArgs::make(PoolKind::Max, 3, 2, 1)},
+           {"max 3x3 s2 ceil", {1, 4, 10, 9}, Pool2dArgs::make(PoolKind::Max, 3, 2, 0, true)},
+           {"max 2x3 s(2,1) p(0,1)", {2, 2, 8, 7}, rect_pool},
+           {"avg 2x2 s2", {2, 5, 8, 6}, Pool2dArgs::make(PoolKind::Avg, 2, 2)},
+           {"avg 3x3 s1 p1 exclude pad", {1, 3, 7, 5}, avg_excl},
+           {"avg 3x3 s2 p1 ceil", {1, 2, 8, 8}, Pool2dArgs::make(PoolKind::Avg, 3, 2, 1, true)}}) {
+    OpCase c{"pool2d", fmt::format("{} x {}", what, shape_str(shape))};
+    c.inputs = {r.uniform(shape)};
+    c.out_shape = ops::pool2d(c.inputs[0], args).shape();
+    const Pool2dArgs a = args;
+    c.run = [a](DeviceType d, const Inputs& in, Tensor& o) { kernels::pool2d().get(d)(in[0], a, o); };
+    out.push_back(c);
+  }
+  for (const auto& [shape, oh, ow] : std::vector<std::tuple<Shape, int64_t, int64_t>>{
+           {{2, 3, 7, 7}, 3, 3}, {{1, 4, 10, 13}, 4, 5}, {{1, 2, 5, 3}, 7, 4}, {{2, 8, 6, 6}, 1, 1}}) {
+    OpCase c{"adaptive_avg_pool2d", fmt::format("{} -> {}x{}", shape_str(shape), oh, ow)};
+    c.inputs = {r.uniform(shape)};
+    c.out_shape = {shape[0], shape[1], oh, ow};
+    c.run = [](DeviceType d, const Inputs& in, Tensor& o) { kernels::adaptive_avg_pool2d().get(d)(in[0], o); };
+    out.push_back(c);
+  }
+  struct Interp {
+    InterpMode mode;
+    bool align;
+    double scale;
+    Shape shape;
+    int64_t oh, ow;
+  };
+  const char* mode_names[] = {"nearest", "bilinear", "bicubic"};
+  for (const Interp& s : std::vector<Interp>{{InterpMode::Nearest, false, 0.0, {2, 3, 5, 7}, 10, 14},
+                                             {InterpMode::Nearest, false, 0.0, {1, 2, 9, 8}, 4, 3},
+                                             {InterpMode::Bilinear, false, 0.0, {2, 2, 8, 8}, 13, 11},
+                                             {InterpMode::Bilinear, true, 0.0, {1, 3, 6, 5}, 11, 9},
+                                             {InterpMode::Bilinear, false, 2.0, {1, 4, 5, 6}, 10, 12},
+                                             {InterpMode::Bicubic, false, 0.0, {1, 3, 6, 6}, 12, 9},
+                                             {InterpMode::Bicubic, true, 0.0, {2, 2, 16, 12}, 7, 5}}) {
+    InterpolateArgs a;
+    a.mode = s.mode, a.align_corners = s.align, a.scale_h = a.scale_w = s.scale;
+    OpCase c{"interpolate", fmt::format("{}{}{} {} -> {}x{}", mode_names[static_cast<int>(s.mode)],
+                                        s.align ? " align_corners" : "",
+                                        s.scale > 0 ? fmt::format(" scale {}", s.scale) : "", shape_str(s.shape), s.oh,
+                                        s.ow)};
+    c.inputs = {r.uniform(s.shape)};
+    c.out_shape = {s.shape[0], s.shape[1], s.oh, s.ow};
+    c.run = [a](DeviceType d, const Inputs& in, Tensor& o) { kernels::interpolate().get(d)(in[0], a, o); };
+    out.push_back(c);
+  }
+  for (const Shape& shape : std::vector<Shape>{{2, 5, 7, 3}, {1, 64, 1}, {3, 4, 33}}) {
+    OpCase c{"channel_affine", shape_str(shape)};
+    c.inputs = {r.uniform(shape), r.uniform({shape[1]}), r.uniform({shape[1]})};
+    c.out_shape = shape;
+    c.run = [](DeviceType d, const Inputs& in, Tensor& o) { kernels::channel_affine().get(d)(in[0], in[1], in[2], o); };
+    out.push_back(c);
+  }
+  for (const auto& [shape, groups, affine] : std::vector<std::tuple<Shape, int64_t, bool>>{
+           {{2, 8, 5, 5}, 4, true}, {{1, 32, 16}, 32, false}, {{3, 6, 7}, 1, true}, {{1, 64, 40, 40}, 8, true}}) {
+    OpCase c{"group_norm", fmt::format("{} groups {}{}", shape_str(shape), groups, affine ? " affine" : "")};
+    c.inputs = {r.uniform(shape, -2.0f, 3.0f)};
+    if (affine) c.inputs.insert(c.inputs.end(), {r.uniform({shape[1]}), r.uniform({shape[1]})});
+    c.out_shape = shape;
+    const int64_t G = groups;
+    c.run = [G](DeviceType d, const Inputs& in, Tensor& o) {
+      kernels::group_norm().get(d)(in[0], G, opt_in(in, 1), opt_in(in, 2), 1e-5f, o);
+    };
+    out.push_back(c);
+  }
+}
+
+// The state-space ops write y and update a state in place: the compared output is one buffer holding y then the
+// final state (initialised with y = 0 and the starting state), so both are checked against the CPU.
+Tensor with_state(const Shape& y_shape, const Tensor& state) {
+  std::vector<float> v(static_cast<size_t>(shape_numel(y_shape)), 0.0f);
+  const std::vector<float> s = state.to_vector<float>();
+  v.insert(v.end(), s.begin(), s.end());
+  return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+}
+
+std::pair<Tensor, Tensor> split_state(Tensor& o, const Shape& y_shape, const Shape& state_shape) {
+  const size_t y_bytes = static_cast<size_t>(shape_numel(y_shape)) * sizeof(float);
+  return {Tensor(o.storage(), o.byte_offset(), y_shape, DType::F32),
+          Tensor(o.storage(), o.byte_offset() + y_bytes, state_shape, DType::F32)};
+}
+
+void ssm_cases(std::vector<OpCase>& out, Random& r) {
+  for (const auto& [B, S, C, K, bias] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>>{
+           {2, 6, 10, 4, true}, {3, 1, 16, 4, true}, {1, 2, 7, 4, false}, {2, 9, 5, 2, true}}) {
+    OpCase c{"causal_conv1d", fmt::format("B={} S={} C={} K={}{}", B, S, C, K, bias ? " bias" : "")};
+    const Shape ys{B, S, C}, ss{B, C, K - 1};
+    c.inputs = {r.uniform(ys), r.uniform({C, K})};
+    if (bias) c.inputs.push_back(r.uniform({C}));
+    c.out_init = with_state(ys, r.uniform(ss));
+    c.out_shape = c.out_init.shape();
+    c.run = [ys, ss](DeviceType d, const Inputs& in, Tensor& o) {
+      auto [y, st] = split_state(o, ys, ss);
+      kernels::causal_conv1d().get(d)(in[0], in[1], opt_in(in, 2), st, y);
+    };
+    out.push_back(c);
+  }
+  struct Scan {
+    int64_t B, S, H, P, N, G;
+    bool dskip;
+  };
+  for (const Scan& s : std::vector<Scan>{{2, 5, 12, 1, 4, 1, true}, {1, 7, 4, 3, 8, 2, false}, {2, 1, 6, 2, 16, 3, true},
+                                         {1, 12, 2, 4, 4, 1, true}}) {
+    OpCase c{"selective_scan", fmt::format("B={} S={} H={} P={} N={} G={}{}", s.B, s.S, s.H, s.P, s.N, s.G,
+                                           s.dskip ? " D" : "")};
+    const Shape ys{s.B, s.S, s.H, s.P}, ss{s.B, s.H, s.P, s.N};
+    c.inputs = {r.uniform(ys), r.uniform({s.B, s.S, s.H}, 0.01f, 0.5f), r.uniform({s.H, s.N}, -2.0f, -0.1f),
+                r.uniform({s.B, s.S, s.G, s.N}), r.uniform({s.B, s.S, s.G, s.N})};
+    if (s.dskip) c.inputs.push_back(r.uniform({s.H}));
+    c.out_init = with_state(ys, r.uniform(ss));
+    c.out_shape = c.out_init.shape();
+    c.run = [ys, ss](DeviceType d, const Inputs& in, Tensor& o) {
+      auto [y, st] = split_state(o, ys, ss);
+      kernels::selective_scan().get(d)(in[0], in[1], in[2], in[3], in[4], opt_in(in, 5), st, y);
+    };
+    out.push_back(c);
+  }
+  for (const auto& [B, S, C, fresh] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>{
+           {2, 6, 8, true}, {1, 1, 32, false}, {3, 4, 5, false}}) {
+    OpCase c{"wkv", fmt::format("B={} S={} C={} {} state", B, S, C, fresh ? "fresh" : "carried")};
+    const Shape ys{B, S, C}, ss{B, 3, C};
+    c.inputs = {r.uniform(ys, -2.0f, 2.0f), r.uniform(ys), r.uniform({C}, -1.0f, 1.0f), r.uniform({C})};
+    Tensor state = Tensor::zeros(ss, DType::F32);
+    float* sp = state.data<float>();
+    const Tensor carried = r.uniform(ss, 0.1f, 2.0f);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < C; ++i) {
+        sp[(b * 3 + 0) * C + i] = fresh ? 0.0f : carried.data<float>()[(b * 3 + 0) * C + i];
+        sp[(b * 3 + 1) * C + i] = fresh ? 0.0f : carried.data<float>()[(b * 3 + 1) * C + i];
+        sp[(b * 3 + 2) * C + i] = fresh ? -1e38f : carried.data<float>()[(b * 3 + 2) * C + i] - 1.0f;
+      }
+    c.out_init = with_state(ys, state);
+    c.out_shape = c.out_init.shape();
+    c.run = [ys, ss](DeviceType d, const Inputs& in, Tensor& o) {
+      auto [y, st] = split_state(o, ys, ss);
+      kernels::wkv().get(d)(in[0], in[1], in[2], in[3], st, y);
+    };
+    out.push_back(c);
+  }
+  for (const auto& [B, S, C] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 9, 16}, {1, 1, 300}}) {
+    OpCase c{"linear_recurrence", fmt::format("B={} S={} C={}", B, S, C)};
+    const Shape ys{B, S, C}, ss{B, C};
+    c.inputs = {r.uniform(ys, 0.0f, 1.0f), r.uniform(ys)};
+    c.out_init = with_state(ys, r.uniform(ss));
+    c.out_shape = c.out_init.shape();
+    c.run = [ys, ss](DeviceType d, const Inputs& in, Tensor& o) {
+      auto [y, st] = split_state(o, ys, ss);
+      kernels::linear_recurrence().get(d)(in[0], in[1], st, y);
+    };
+    out.push_back(c);
+  }
+}
+
 std::vector<OpCase> all_cases(uint64_t seed) {
   Random r(seed);
   std::vector<OpCase> cases;
@@ -534,6 +732,8 @@ std::vector<OpCase> all_cases(uint64_t seed) {
   index_cases(cases, r);
   attention_cases(cases, r);
   decoding_cases(cases, r);
+  vision_cases(cases, r);
+  ssm_cases(cases, r);
   return cases;
 }
 

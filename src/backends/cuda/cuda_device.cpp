@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <climits>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -178,6 +179,22 @@ const bool registered = [] {
 MathMode math_mode() {
   static const MathMode m = parse_math_mode();
   return m;
+}
+
+cublasComputeType_t f32_compute() {
+  switch (math_mode()) {
+    case MathMode::TF32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+    case MathMode::BF16: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    case MathMode::F16: return CUBLAS_COMPUTE_32F_FAST_16F;
+    case MathMode::F32: break;
+  }
+  return CUBLAS_COMPUTE_32F;
+}
+
+int as_int(int64_t v, const char* what, const Tensor& t) {
+  IA_CHECK(v <= INT_MAX, ErrorKind::Unsupported, "{}: {} = {} exceeds cuBLAS int range ({})", t.describe(), what, v,
+           INT_MAX);
+  return static_cast<int>(v);
 }
 
 const char* math_mode_name(MathMode m) {

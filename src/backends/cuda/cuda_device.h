@@ -18,6 +18,8 @@ namespace ia::cuda {
 enum class MathMode { F32, TF32, BF16, F16 };
 MathMode math_mode();
 const char* math_mode_name(MathMode m);
+// The cuBLAS compute type of f32 GEMMs under the math mode (CUBLAS_COMPUTE_32F by default).
+cublasComputeType_t f32_compute();
 
 // The cuBLAS entry points we use, resolved from libcublas.so.13 at first use.
 struct Blas {
@@ -69,6 +71,9 @@ inline void check_launch(cudaError_t e, const Tensor& t, const char* op) { check
 // Collapses `shape` with the element strides of one or two operands into the fewest dims (size-1 dims dropped,
 // adjacent dims merged where both operands are contiguous across them). Throws Unsupported above kMaxDims.
 Layout collapse(const Shape& shape, const Shape& stride_a, const Shape& stride_b);
+
+// v as a cuBLAS int; throws Unsupported naming the tensor and `what` beyond INT_MAX.
+int as_int(int64_t v, const char* what, const Tensor& t);
 
 // Free/total memory of the device as the driver sees it, formatted for error messages.
 std::string memory_report(int device);

@@ -279,6 +279,10 @@ __global__ void bias_rows_kernel(float* out, const float* bias, int64_t n, int64
 }
 
 // One warp per output feature n; lanes stride over K (8 elements per step when VEC), M rows of x at once.
+__global__ void dequant_int8_kernel(const int8_t* q, const float* scale, int64_t K, float* out, int64_t n) {
+  IA_GRID_STRIDE(i, n) dequant_int8_at(q, scale, K, i, out);
+}
+
 template <typename W>
 struct WeightLoad;
 template <>
@@ -320,12 +324,23 @@ struct WeightLoad<Bf16> {
   __device__ static float one(const Bf16* w, int64_t k) { return bf16_to_f32(w[k].bits); }
 };
 
+template <>
+struct WeightLoad<int8_t> {
+  static constexpr int kVec = 16;
+  __device__ static void load(const int8_t* w, int64_t k, float* out) {
+    const int4 v = *reinterpret_cast<const int4*>(w + k);
+    const int8_t* b = reinterpret_cast<const int8_t*>(&v);
+    for (int i = 0; i < 16; ++i) out[i] = static_cast<float>(b[i]);
+  }
+  __device__ static float one(const int8_t* w, int64_t k) { return static_cast<float>(w[k]); }
+};
+
 constexpr int kGemvWarps = 4;
 
 template <typename W, bool VEC>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_kernel(const float* __restrict__ x, const W* __restrict__ w, const float* __restrict__ bias,
-                float* __restrict__ out, int M, int64_t N, int64_t K) {
+    gemv_kernel(const float* __restrict__ x, const W* __restrict__ w, const float* __restrict__ row_scale,
+                const float* __restrict__ bias, float* __restrict__ out, int M, int64_t N, int64_t K) {
   const int lane = threadIdx.x & 31;
   const int64_t n = blockIdx.x * int64_t(kGemvWarps) + threadIdx.x / 32;
   if (n >= N) return;
@@ -354,22 +369,23 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     if (m < M) {
       float v = acc[m];
       for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (row_scale) v *= row_scale[n];
       if (lane == 0) out[m * N + n] = v + (bias ? bias[n] : 0.0f);
     }
   }
 }
 
 template <typename W>
-void gemv_typed(const float* x, const void* w, const float* bias, float* out, int64_t M, int64_t N, int64_t K,
-                cudaStream_t s) {
+void gemv_typed(const float* x, const void* w, const float* row_scale, const float* bias, float* out, int64_t M,
+                int64_t N, int64_t K, cudaStream_t s) {
   const W* wp = static_cast<const W*>(w);
   const bool vec = K % WeightLoad<W>::kVec == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
                    reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const unsigned blocks = static_cast<unsigned>((N + kGemvWarps - 1) / kGemvWarps);
   if (vec)
-    gemv_kernel<W, true><<<blocks, kGemvWarps * 32, 0, s>>>(x, wp, bias, out, static_cast<int>(M), N, K);
+    gemv_kernel<W, true><<<blocks, kGemvWarps * 32, 0, s>>>(x, wp, row_scale, bias, out, static_cast<int>(M), N, K);
   else
-    gemv_kernel<W, false><<<blocks, kGemvWarps * 32, 0, s>>>(x, wp, bias, out, static_cast<int>(M), N, K);
+    gemv_kernel<W, false><<<blocks, kGemvWarps * 32, 0, s>>>(x, wp, row_scale, bias, out, static_cast<int>(M), N, K);
 }
 
 }  // namespace
@@ -462,10 +478,23 @@ cudaError_t launch_gemv(const float* x, const void* w, DType wdt, const float* b
                         int64_t K, cudaStream_t s) {
   if (M <= 0 || N <= 0) return cudaGetLastError();
   switch (wdt) {
-    case DType::F16: gemv_typed<__half>(x, w, bias, out, M, N, K, s); break;
-    case DType::BF16: gemv_typed<Bf16>(x, w, bias, out, M, N, K, s); break;
-    default: gemv_typed<float>(x, w, bias, out, M, N, K, s); break;
+    case DType::F16: gemv_typed<__half>(x, w, nullptr, bias, out, M, N, K, s); break;
+    case DType::BF16: gemv_typed<Bf16>(x, w, nullptr, bias, out, M, N, K, s); break;
+    default: gemv_typed<float>(x, w, nullptr, bias, out, M, N, K, s); break;
   }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_gemv_int8(const float* x, const int8_t* w_q, const float* scale, const float* bias, float* out,
+                             int64_t M, int64_t N, int64_t K, cudaStream_t s) {
+  if (M > 0 && N > 0) gemv_typed<int8_t>(x, w_q, scale, bias, out, M, N, K, s);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_dequant_int8(const int8_t* w_q, const float* scale, int64_t rows, int64_t K, float* out,
+                                cudaStream_t s) {
+  const int64_t n = rows * K;
+  if (n > 0) dequant_int8_kernel<<<grid_for(n), kThreads, 0, s>>>(w_q, scale, K, out, n);
   return cudaGetLastError();
 }
 

@@ -1,5 +1,5 @@
-// CUDA kernels (host side): linear (x @ W^T + b) and batched matmul. Small M (decode) runs our GEMV reading
-// f32/f16/bf16 weights directly; larger M goes to cuBLAS. f16/bf16 weights are widened to f32 in bounded row
+// CUDA kernels (host side): linear (x @ W^T + b), weight-only int8 linear and batched matmul. Small M (decode)
+// runs our GEMV reading f32/f16/bf16/int8 weights directly; larger M goes to cuBLAS. f16/bf16 weights are widened to f32 in bounded row
 // chunks under the default fp32 math (bit-for-bit the CPU reference's arithmetic model); IA_CUDA_MATH=bf16/fp16
 // instead casts the activations to the weight dtype and runs a tensor-core GEMM with f32 accumulation.
 #include <climits>
@@ -12,28 +12,12 @@ namespace {
 
 constexpr size_t kWidenChunkBytes = size_t(64) << 20;
 
-cublasComputeType_t f32_compute() {
-  switch (math_mode()) {
-    case MathMode::TF32: return CUBLAS_COMPUTE_32F_FAST_TF32;
-    case MathMode::BF16: return CUBLAS_COMPUTE_32F_FAST_16BF;
-    case MathMode::F16: return CUBLAS_COMPUTE_32F_FAST_16F;
-    case MathMode::F32: break;
-  }
-  return CUBLAS_COMPUTE_32F;
-}
-
 cudaDataType cuda_type(DType t) {
   switch (t) {
     case DType::F16: return CUDA_R_16F;
     case DType::BF16: return CUDA_R_16BF;
     default: return CUDA_R_32F;
   }
-}
-
-int as_int(int64_t v, const char* what, const Tensor& t) {
-  IA_CHECK(v <= INT_MAX, ErrorKind::Unsupported, "{}: {} = {} exceeds cuBLAS int range ({})", t.describe(), what, v,
-           INT_MAX);
-  return static_cast<int>(v);
 }
 
 // out[:, n0:n0+nb] (ldc N) = x[M, K] @ w_rows[nb, K]^T, accumulating onto out when beta = 1.
@@ -84,6 +68,37 @@ void linear_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& o
   }
 }
 
+// Weight-only int8: the GEMV reads int8 rows directly (decode); larger M widens bounded row chunks to f32 with
+// their scales and runs cuBLAS, like the CPU kernel's dequantize-then-sgemm blocks.
+void linear_int8_cuda(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
+  const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
+  if (M == 0 || N == 0) return;
+  DeviceContext& ctx = context(out.device().index);
+  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  if (M <= kGemvMaxRows || K == 0) {
+    check_launch(launch_gemv_int8(x.data<float>(), w.data<int8_t>(), scale.data<float>(), bp, out.data<float>(), M, N,
+                                  K, ctx.stream),
+                 out, "linear_int8 (gemv)");
+    return;
+  }
+  const int m = as_int(M, "rows", x), n = as_int(N, "out features", w), k = as_int(K, "in features", w);
+  float beta = 0.0f;
+  if (bp) {
+    check_launch(launch_bias_rows(out.data<float>(), bp, M, N, ctx.stream), out, "linear_int8 (bias)");
+    beta = 1.0f;
+  }
+  const int64_t chunk = std::min<int64_t>(N, std::max<int64_t>(1, static_cast<int64_t>(kWidenChunkBytes / (sizeof(float) * K))));
+  Tensor wf = Tensor::empty({chunk, K}, DType::F32, out.device());
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t nb = std::min(chunk, N - n0);
+    check_launch(launch_dequant_int8(w.data<int8_t>() + n0 * K, scale.data<float>() + n0, nb, K, wf.data<float>(),
+                                     ctx.stream),
+                 out, "linear_int8 (dequantize)");
+    gemm_rows(ctx, wf.raw_data(), CUDA_R_32F, x.raw_data(), CUDA_R_32F, out.data<float>() + n0, m,
+              static_cast<int>(nb), k, n, beta, f32_compute());
+  }
+}
+
 // Row-major C = alpha op(A) op(B) is column-major C^T = alpha op(B)^T op(A)^T: B is cuBLAS's first operand.
 void matmul_cuda(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float alpha) {
   const int64_t B = c.dim(0), M = c.dim(1), N = c.dim(2);
@@ -109,4 +124,5 @@ void matmul_cuda(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, 
 }  // namespace ia::cuda
 
 IA_REGISTER_KERNEL(linear, ia::DeviceType::CUDA, ia::cuda::linear_cuda)
+IA_REGISTER_KERNEL(linear_int8, ia::DeviceType::CUDA, ia::cuda::linear_int8_cuda)
 IA_REGISTER_KERNEL(matmul, ia::DeviceType::CUDA, ia::cuda::matmul_cuda)

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "backends/cuda/thread_bodies.h"
 #include "core/dtype.h"
 
 namespace ia::cuda {
@@ -56,6 +57,12 @@ cudaError_t launch_bias_rows(float* out, const float* bias, int64_t M, int64_t N
 constexpr int64_t kGemvMaxRows = 8;
 cudaError_t launch_gemv(const float* x, const void* w, DType wdt, const float* bias, float* out, int64_t M, int64_t N,
                         int64_t K, cudaStream_t s);
+// The same GEMV over weight-only int8 rows w_q [N, K] with per-row scales [N].
+cudaError_t launch_gemv_int8(const float* x, const int8_t* w_q, const float* scale, const float* bias, float* out,
+                             int64_t M, int64_t N, int64_t K, cudaStream_t s);
+// out[rows, K] = w_q[rows, K] * scale[rows] (f32), for the cuBLAS path of linear_int8.
+cudaError_t launch_dequant_int8(const int8_t* w_q, const float* scale, int64_t rows, int64_t K, float* out,
+                                cudaStream_t s);
 
 // rows.cu: row-wise ops over the last dim D of `rows` contiguous rows.
 cudaError_t launch_layer_norm(const float* x, const float* w, const float* b, float eps, float* y, int64_t rows,
@@ -84,5 +91,31 @@ struct AttentionParams {
 };
 constexpr int64_t kAttentionMaxHeadDim = 256;
 cudaError_t launch_attention(const AttentionParams& p, cudaStream_t s);
+
+// vision.cu (geometries in thread_bodies.h). im2col of the Cg channels at src into col [Cg*KH*KW, Ho*Wo].
+cudaError_t launch_im2col(const ConvGeom& g, const float* src, int64_t Cg, float* col, cudaStream_t s);
+cudaError_t launch_conv2d_depthwise(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out,
+                                    cudaStream_t s);
+// out[i] = bias[(i / plane) % channels] for i < n.
+cudaError_t launch_bias_planes(const float* bias, int64_t plane, int64_t channels, float* out, int64_t n,
+                               cudaStream_t s);
+cudaError_t launch_pool2d(const PoolGeom& g, const float* x, float* out, int64_t planes, cudaStream_t s);
+cudaError_t launch_adaptive_avg_pool2d(const PoolGeom& g, const float* x, float* out, int64_t planes, cudaStream_t s);
+cudaError_t launch_interpolate(const InterpGeom& g, const float* x, float* out, int64_t planes, cudaStream_t s);
+cudaError_t launch_channel_affine(const float* x, const float* scale, const float* shift, int64_t N, int64_t C,
+                                  int64_t S, float* out, cudaStream_t s);
+// stats: device scratch of 2 * N * G floats (mean, rstd per (sample, group)).
+cudaError_t launch_group_norm(const float* x, const float* w, const float* b, int64_t N, int64_t C, int64_t S,
+                              int64_t G, float eps, float* stats, float* out, cudaStream_t s);
+
+// ssm.cu
+cudaError_t launch_causal_conv1d(const float* x, const float* w, const float* bias, float* state, float* out,
+                                 int64_t B, int64_t S, int64_t C, int64_t K, cudaStream_t s);
+cudaError_t launch_selective_scan(const ScanGeom& g, const float* x, const float* dt, const float* A, const float* Bm,
+                                  const float* Cm, const float* Dskip, float* state, float* out, cudaStream_t s);
+cudaError_t launch_wkv(const float* k, const float* v, const float* time_decay, const float* time_first,
+                       float* state, float* out, int64_t B, int64_t S, int64_t C, cudaStream_t s);
+cudaError_t launch_linear_recurrence(const float* a, const float* x, float* state, float* out, int64_t B, int64_t S,
+                                     int64_t C, cudaStream_t s);
 
 }  // namespace ia::cuda
