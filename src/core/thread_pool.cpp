@@ -15,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+// OpenMP (libgomp, which FAISS and oneDNN bring) runs oneDNN's threads. Weak, so a binary without OpenMP links.
+extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
 namespace ia {
 
 int physical_core_count() {
@@ -145,6 +148,7 @@ ThreadPool& pool() {
     std::lock_guard<std::mutex> g(pool_mutex);
     if (configured_threads == 0) configured_threads = default_threads();
     openblas_set_num_threads(configured_threads);
+    if (omp_set_num_threads) omp_set_num_threads(configured_threads);
     return configured_threads;
   }());
   return p;
@@ -162,6 +166,7 @@ void set_num_threads(int n) {
   }
   pool().resize(n);
   openblas_set_num_threads(n);
+  if (omp_set_num_threads) omp_set_num_threads(n);
 }
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

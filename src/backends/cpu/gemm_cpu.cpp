@@ -1,11 +1,13 @@
 // CPU kernels: linear (x @ W^T + b) and batched matmul, on OpenBLAS sgemm/sgemv. f16/bf16 weights are
 // widened to f32 (row blocks for GEMM, on the fly for GEMV); weight-only int8 rows are dequantized the same way.
+// bf16 GEMMs (M > 4) run on oneDNN's AMX / AVX512-BF16 kernels where this CPU has them (onednn_matmul.h).
 #include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "backends/cpu/onednn_matmul.h"
 #include "backends/cpu/vec_math.h"
 #include "core/thread_pool.h"
 #include "ops/ops.h"
@@ -98,6 +100,10 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
            "linear: weight dtype {} not supported on cpu", dtype_name(w.dtype()));
   if (M <= 4) {  // GEMV: widen each weight row in registers, parallel over output features
     gemv_half(x, w, bp, out);
+    return;
+  }
+  if (w.dtype() == DType::BF16 && onednn_bf16_available()) {  // AMX / AVX512-BF16 tiles
+    onednn_linear_bf16(x, w, bp, out);
     return;
   }
   constexpr int64_t kBlock = 256;
