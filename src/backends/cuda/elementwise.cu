@@ -3,6 +3,7 @@
 // Scalar semantics follow src/backends/cpu/ (f32 math, bf16 round-to-nearest-even, int wrap-around).
 #include <cuda_fp16.h>
 
+#include "backends/cuda/grid.cuh"
 #include "backends/cuda/kernels.cuh"
 
 namespace ia::cuda {
@@ -10,13 +11,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-inline unsigned grid_for(int64_t n) {
-  int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 * 16 ? (blocks > 0 ? blocks : 1) : 65535 * 16);
-}
-
-#define IA_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+inline unsigned grid_for(int64_t n) { return grid_blocks(n, kThreads); }
 
 __device__ inline float bf16_to_f32(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
 

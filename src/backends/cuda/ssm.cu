@@ -1,6 +1,7 @@
 // CUDA kernels for the state-space recurrences (ops/ssm.h): one thread per independent channel (per (b, h, p) for
 // the selective scan) running its recurrence over time, as the bodies in thread_bodies.h. Prefill and decode are
 // the same launch; the state is updated in place.
+#include "backends/cuda/grid.cuh"
 #include "backends/cuda/kernels.cuh"
 
 namespace ia::cuda {
@@ -8,13 +9,7 @@ namespace {
 
 constexpr int kThreads = 128;
 
-inline unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 * 16 ? (blocks > 0 ? blocks : 1) : 65535 * 16);
-}
-
-#define IA_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+inline unsigned grid_for(int64_t n) { return grid_blocks(n, kThreads); }
 
 __global__ void causal_conv1d_kernel(const float* x, const float* w, const float* bias, float* state, float* out,
                                      int64_t S, int64_t C, int64_t K, int64_t n) {

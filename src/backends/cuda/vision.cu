@@ -2,6 +2,7 @@
 // planes, max/avg and adaptive average pooling, interpolation, per-channel affine and group norm. Each element
 // kernel is a grid-stride loop over a body in thread_bodies.h; group norm's statistics are one block per
 // (sample, group) accumulating in double like the CPU kernel.
+#include "backends/cuda/grid.cuh"
 #include "backends/cuda/kernels.cuh"
 
 namespace ia::cuda {
@@ -9,13 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-inline unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 * 16 ? (blocks > 0 ? blocks : 1) : 65535 * 16);
-}
-
-#define IA_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+inline unsigned grid_for(int64_t n) { return grid_blocks(n, kThreads); }
 
 __global__ void im2col_kernel(ConvGeom g, const float* src, float* col, int64_t n) {
   IA_GRID_STRIDE(i, n) im2col_at(g, src, i, col);
