@@ -42,21 +42,22 @@ struct BenchArgs {
   bool no_fallback = false;
 };
 
-// The benchmarked model: random weights for --config, else the checkpoint; weight_dtype as --dtype.
-std::unique_ptr<ia::Model> make_model(const BenchArgs& a, ia::Device device, std::optional<ia::DType> weight_dtype) {
+// The benchmarked model: random weights for --config, else the checkpoint; weight_format as --dtype.
+std::unique_ptr<ia::Model> make_model(const BenchArgs& a, ia::Device device,
+                                      std::optional<ia::WeightFormat> weight_format) {
   if (!a.config.empty()) {
     ia::ModelConfig cfg = ia::ModelConfig::load(a.config);
     ia::WeightLoader w = ia::WeightLoader::synthetic(a.seed, device);
-    w.set_matmul_dtype(weight_dtype);
+    w.set_weight_format(weight_format);
     auto m = ia::build_model(cfg, w, a.hf_class);
-    IA_CHECK(!weight_dtype || w.report().matmul_converted > 0, ia::ErrorKind::Unsupported,
-             "unsupported: --dtype {} for {} (no matmul weights of the shared decoder)", a.dtype, m->model_type());
+    IA_CHECK(!weight_format || w.report().matmul_converted > 0, ia::ErrorKind::Unsupported,
+             "unsupported: --dtype {} for {} (no linear-layer weights)", a.dtype, m->model_type());
     return m;
   }
   ia::LoadOptions lo;
   lo.hf_class = a.hf_class;
   lo.device = device;
-  lo.weight_dtype = weight_dtype;
+  lo.weight_format = weight_format;
   return ia::load_model(ia::resolve_model(a.model), lo);
 }
 
@@ -90,11 +91,11 @@ nlohmann::json accuracy_vs_reference(const ia::Tensor& got, const ia::Tensor& re
 
 int run_bench(const BenchArgs& a) {
   auto choice = ia::cli::resolve_device_flag(a.device, !a.no_fallback);
-  const std::optional<ia::DType> weight_dtype =
-      a.dtype.empty() ? std::nullopt : std::optional<ia::DType>(ia::parse_weight_dtype(a.dtype));
+  const std::optional<ia::WeightFormat> weight_format =
+      a.dtype.empty() ? std::nullopt : std::optional<ia::WeightFormat>(ia::parse_weight_format(a.dtype));
   const std::string source = a.config.empty() ? a.model : a.config + " (random weights)";
   auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<ia::Model> model = make_model(a, choice.device, weight_dtype);
+  std::unique_ptr<ia::Model> model = make_model(a, choice.device, weight_format);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const int64_t vocab = model->config().dim_or("vocab_size", 1000, 1);
   std::mt19937_64 rng(a.seed + 1);
@@ -134,7 +135,7 @@ int run_bench(const BenchArgs& a) {
   }
   const double flops = static_cast<double>(ia::ops::flops_counted()) / a.reps;
   nlohmann::json accuracy;
-  if (weight_dtype) {  // after timing, so the reference model's memory is not in the peak of the timed runs
+  if (weight_format) {  // after timing, so the reference model's memory is not in the peak of the timed runs
     const ia::Tensor got = model->forward(inputs, fo).front().second;
     accuracy = accuracy_vs_reference(got, make_model(a, choice.device, std::nullopt)->forward(inputs, fo).front().second);
   }
@@ -226,8 +227,8 @@ void setup(CLI::App& app) {
   c->add_option("--device", b->device, "cpu | cuda[:N] | auto")->capture_default_str();
   c->add_option("--seed", b->seed, "seed for random weights and inputs");
   c->add_option("--dtype", b->dtype,
-                "load-time matmul weight dtype f32 | f16 | bf16 | int8 (default: as stored); also reports the error "
-                "against the stored weights");
+                "load-time linear weight dtype f32 | f16 | bf16 | int8 | w8a8 (int8 weights and per-row int8 "
+                "activations; default: as stored); also reports the error against the stored weights");
   c->add_flag("--no-fallback", b->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([b, c] {

@@ -105,7 +105,7 @@ int run(const Args& a) {
   const bool json = cli::globals().json;
   LoadOptions lo;
   lo.device = cli::resolve_device_flag(a.device).device;
-  if (!a.dtype.empty()) lo.weight_dtype = parse_weight_dtype(a.dtype);
+  if (!a.dtype.empty()) lo.weight_format = parse_weight_format(a.dtype);
   auto t0 = std::chrono::steady_clock::now();
   auto base = load_model(a.model, lo);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -179,7 +179,7 @@ void setup(CLI::App& app) {
   c->add_option("--warmup", a->warmup, "warm-up runs")->capture_default_str()->check(CLI::Range(0, 100));
   c->add_flag("--no-bandwidth", a->skip_bandwidth, "skip measuring the machine's read bandwidth");
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto")->capture_default_str();
-  c->add_option("--dtype", a->dtype, "load-time matmul weight dtype f32 | f16 | bf16 | int8 (default: as stored)");
+  c->add_option("--dtype", a->dtype, "load-time linear weight dtype f32 | f16 | bf16 | int8 | w8a8 (default: as stored)");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([a] { ia::cli::set_exit_code(run(*a)); });
 }

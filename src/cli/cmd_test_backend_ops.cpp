@@ -214,6 +214,22 @@ void linear_int8_cases(std::vector<OpCase>& out, Random& r) {
   }
 }
 
+void linear_w8a8_cases(std::vector<OpCase>& out, Random& r) {
+  for (const auto& [M, K, N, bias] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>{
+           {1, 64, 32, false}, {3, 77, 40, true}, {9, 128, 50, true}, {64, 96, 130, true}}) {
+    OpCase c{"linear_w8a8", fmt::format("M={} K={} N={}{}", M, K, N, bias ? " bias" : "")};
+    c.max_nmse = kGemmNmse;
+    auto [q, scale] = ops::quantize_int8_rows(r.uniform({N, K}, -0.5f, 0.5f));
+    c.inputs = {r.uniform({M, K}), q, scale};
+    if (bias) c.inputs.push_back(r.uniform({N}));
+    c.out_shape = {M, N};
+    c.run = [](DeviceType d, const Inputs& in, Tensor& o) {
+      kernels::linear_w8a8().get(d)(in[0], in[1], in[2], opt_in(in, 3), o);
+    };
+    out.push_back(c);
+  }
+}
+
 void matmul_cases(std::vector<OpCase>& out, Random& r) {
   struct Spec {
     int64_t Ba, Bb, M, K, N;
@@ -724,6 +740,7 @@ std::vector<OpCase> all_cases(uint64_t seed) {
   transfer_cases(cases, r);
   linear_cases(cases, r);
   linear_int8_cases(cases, r);
+  linear_w8a8_cases(cases, r);
   matmul_cases(cases, r);
   binary_cases(cases, r);
   unary_cases(cases, r);

@@ -156,10 +156,15 @@ WeightLoader WeightLoader::base(const std::string& base_model_prefix) const {
 
 bool WeightLoader::has(const std::string& name) const { return synthetic_ || ckpt_->has(full_name(name)); }
 
+std::string WeightFormat::name() const {
+  if (dtype == DType::I8) return int8_activations ? "w8a8" : "int8";
+  return dtype_name(dtype);
+}
+
 Tensor WeightLoader::to_matmul_dtype(const Tensor& t) const {
-  if (!matmul_dtype_ || *matmul_dtype_ == DType::I8 || t.ndim() != 2) return t;
+  if (!format_ || format_->dtype == DType::I8 || t.ndim() != 2) return t;
   ++report_->matmul_converted;
-  return t.dtype() == *matmul_dtype_ ? t : t.to(*matmul_dtype_);
+  return t.dtype() == format_->dtype ? t : t.to(format_->dtype);
 }
 
 Tensor WeightLoader::fetch(const std::string& name, const Shape& expected, bool optional, bool native) const {

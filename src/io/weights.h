@@ -45,6 +45,14 @@ struct LoadReport {
   NamedTensors synthesized;
 };
 
+// A `--dtype` value: the dtype linear-layer weights are kept in, and for W8A8 (int8 weights) activations quantized
+// to int8 per row at run time as well (ops::linear_w8a8).
+struct WeightFormat {
+  DType dtype = DType::F32;
+  bool int8_activations = false;
+  std::string name() const;  // "f32", "f16", "bf16", "int8", "w8a8"
+};
+
 class WeightLoader {
  public:
   // strict: after construction the model calls finish(), which throws listing every missing/mismatched tensor.
@@ -69,9 +77,10 @@ class WeightLoader {
   // As get(), but keeps f16/bf16 storage (for large matmul weights that kernels consume directly); with a
   // matmul_dtype of F32/F16/BF16 the weight is converted to it instead (I8: kept as stored, layers quantize it).
   Tensor get_native(const std::string& name, const Shape& expected) const;
-  // Load-time dtype of the matmul weights that models read through get_native (`--dtype`); nullopt: as stored.
-  void set_matmul_dtype(std::optional<DType> d) { matmul_dtype_ = d; }
-  std::optional<DType> matmul_dtype() const { return matmul_dtype_; }
+  // Load-time format of the matmul weights that models read through get_native (`--dtype`); nullopt: as stored.
+  void set_weight_format(std::optional<WeightFormat> f) { format_ = f; }
+  std::optional<WeightFormat> weight_format() const { return format_; }
+  std::optional<DType> matmul_dtype() const { return format_ ? std::optional<DType>(format_->dtype) : std::nullopt; }
 
   std::string full_name(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
   const std::string& prefix() const { return prefix_; }
@@ -91,7 +100,7 @@ class WeightLoader {
   bool strict_;
   bool synthetic_ = false;
   uint64_t seed_ = 0;
-  std::optional<DType> matmul_dtype_;
+  std::optional<WeightFormat> format_;
   std::shared_ptr<LoadReport> report_;
 };
 

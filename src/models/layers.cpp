@@ -4,11 +4,25 @@
 
 namespace ia::layers {
 
+namespace {
+
+// `--dtype int8` / `w8a8`: the int8 form of a loaded layer (other dtypes are applied by get_native).
+Linear as_requested(Linear l, const WeightLoader& w) {
+  if (w.matmul_dtype() == DType::I8) {
+    l.quantize_int8();
+    l.int8_activations = w.weight_format()->int8_activations;
+    ++w.report().matmul_converted;
+  }
+  return l;
+}
+
+}  // namespace
+
 Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
   Linear l;
-  l.weight = w.get("weight", {out, in});
+  l.weight = w.get_native("weight", {out, in});
   if (with_bias) l.bias = w.get("bias", {out});
-  return l;
+  return as_requested(l, w);
 }
 
 void Linear::quantize_int8() {
@@ -17,9 +31,16 @@ void Linear::quantize_int8() {
 
 Linear Linear::load_optional_bias(const WeightLoader& w, int64_t in, int64_t out) {
   Linear l;
-  l.weight = w.get("weight", {out, in});
+  l.weight = w.get_native("weight", {out, in});
   l.bias = w.get_optional("bias", {out});
-  return l;
+  return as_requested(l, w);
+}
+
+Linear Linear::load_conv1d(const WeightLoader& w, int64_t in, int64_t out) {
+  Linear l;
+  l.weight = w.get_native("weight", {in, out}).transpose(0, 1).contiguous();
+  l.bias = w.get("bias", {out});
+  return as_requested(l, w);
 }
 
 LayerNorm LayerNorm::load(const WeightLoader& w, int64_t dim, double eps, bool with_bias) {

@@ -10,12 +10,17 @@ namespace ia::layers {
 
 struct Linear {
   Tensor weight, bias;
-  Tensor scale;  // f32 [out] when weight is weight-only int8 (ops::quantize_int8_rows), else undefined
-  // `w` points at the module ("...attention.self.query"); loads weight [out, in] and bias [out].
+  Tensor scale;  // f32 [out] when weight is int8 (ops::quantize_int8_rows), else undefined
+  bool int8_activations = false;  // W8A8: int8 weights times activations quantized per row (ops::linear_w8a8)
+  // `w` points at the module ("...attention.self.query"); loads weight [out, in] and bias [out]. The weight keeps
+  // f16/bf16 storage (the kernels widen on the fly) and takes the loader's `--dtype` (int8: weight-only, per row).
   static Linear load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias = true);
   static Linear load_optional_bias(const WeightLoader& w, int64_t in, int64_t out);
+  // GPT-2's Conv1D: weight stored [in, out], transposed to [out, in] at load.
+  static Linear load_conv1d(const WeightLoader& w, int64_t in, int64_t out);
   Tensor operator()(const Tensor& x) const {
-    return scale.defined() ? ops::linear_int8(x, weight, scale, bias) : ops::linear(x, weight, bias);
+    if (!scale.defined()) return ops::linear(x, weight, bias);
+    return int8_activations ? ops::linear_w8a8(x, weight, scale, bias) : ops::linear_int8(x, weight, scale, bias);
   }
   bool defined() const { return weight.defined(); }
   // Replaces a float weight by its int8 quantization (weight-only, per output row).

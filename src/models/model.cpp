@@ -91,21 +91,22 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
              need.total(), need.str(), avail, hw::format_bytes(avail));
   }
   WeightLoader weights(checkpoint, opts.device, opts.strict);
-  weights.set_matmul_dtype(opts.weight_dtype);
+  weights.set_weight_format(opts.weight_format);
   auto model = build_model(config, weights, opts.hf_class);
-  IA_CHECK(!opts.weight_dtype || weights.report().matmul_converted > 0, ErrorKind::Unsupported,
-           "unsupported: --dtype {} for {}/{} (load-time weight dtypes apply to the matmul weights of the shared "
-           "decoder models; this model has none)",
-           dtype_name(*opts.weight_dtype), model->model_type(), model->hf_class());
+  IA_CHECK(!opts.weight_format || weights.report().matmul_converted > 0, ErrorKind::Unsupported,
+           "unsupported: --dtype {} for {}/{} (load-time weight dtypes apply to linear-layer weights; this model "
+           "loads none)",
+           opts.weight_format->name(), model->model_type(), model->hf_class());
   return model;
 }
 
-DType parse_weight_dtype(const std::string& name) {
-  if (name == "f32" || name == "float32") return DType::F32;
-  if (name == "f16" || name == "float16") return DType::F16;
-  if (name == "bf16" || name == "bfloat16") return DType::BF16;
-  if (name == "int8") return DType::I8;
-  fail(ErrorKind::InvalidArgument, "--dtype must be f32, f16, bf16 or int8, got '{}'", name);
+WeightFormat parse_weight_format(const std::string& name) {
+  if (name == "f32" || name == "float32") return {DType::F32};
+  if (name == "f16" || name == "float16") return {DType::F16};
+  if (name == "bf16" || name == "bfloat16") return {DType::BF16};
+  if (name == "int8") return {DType::I8};
+  if (name == "w8a8") return {DType::I8, true};
+  fail(ErrorKind::InvalidArgument, "--dtype must be f32, f16, bf16, int8 or w8a8, got '{}'", name);
 }
 
 }  // namespace ia

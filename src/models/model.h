@@ -78,13 +78,14 @@ struct LoadOptions {
   bool strict = true;
   // ModelConfig::transformers_compat: "" = the intended model; kTransformersCompat = transformers 4.48's behaviour.
   std::string transformers_compat;
-  // `--dtype`: the matmul weights of models built on the shared decoder kept as F32, F16, BF16 or weight-only
-  // int8 (I8, per-row scales) instead of as stored; nullopt: as stored. A model with no such weights: Unsupported.
-  std::optional<DType> weight_dtype;
+  // `--dtype`: linear-layer weights (layers::Linear, embeddings used as LM heads) kept as F32, F16, BF16 or int8
+  // (I8, per-row scales; W8A8 also quantizes activations) instead of as stored; nullopt: as stored. A model with
+  // none: Unsupported.
+  std::optional<WeightFormat> weight_format;
 };
 
-// `--dtype` values: "f32" | "f16" | "bf16" | "int8" (InvalidArgument otherwise).
-DType parse_weight_dtype(const std::string& name);
+// `--dtype` values: "f32" | "f16" | "bf16" | "int8" (weight-only) | "w8a8" (InvalidArgument otherwise).
+WeightFormat parse_weight_format(const std::string& name);
 
 // Builds a model from an already-open checkpoint (throws Unsupported "unsupported: <type>/<class>").
 std::unique_ptr<Model> build_model(const ModelConfig& config, const WeightLoader& weights, const std::string& hf_class);

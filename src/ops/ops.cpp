@@ -10,6 +10,7 @@ IA_DEFINE_OP(to_host)
 IA_DEFINE_OP(from_host)
 IA_DEFINE_OP(linear)
 IA_DEFINE_OP(linear_int8)
+IA_DEFINE_OP(linear_w8a8)
 IA_DEFINE_OP(matmul)
 IA_DEFINE_OP(binary)
 IA_DEFINE_OP(unary)
@@ -116,19 +117,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return out;
 }
 
-Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias) {
-  same_device("linear_int8", x, weight_q);
-  same_device("linear_int8", x, scale);
-  same_device("linear_int8", x, bias);
-  require_float("linear_int8", x);
+namespace {
+
+// linear_int8 and linear_w8a8: the same checks and shapes, different kernels.
+template <typename Kernel>
+Tensor int8_linear(const char* name, Kernel& kernel, const Tensor& x, const Tensor& weight_q, const Tensor& scale,
+                   const Tensor& bias) {
+  same_device(name, x, weight_q);
+  same_device(name, x, scale);
+  same_device(name, x, bias);
+  require_float(name, x);
   IA_CHECK(weight_q.ndim() == 2 && weight_q.dtype() == DType::I8, ErrorKind::InvalidArgument,
-           "linear_int8: weight must be i8 [out, in], got {}", weight_q.describe());
+           "{}: weight must be i8 [out, in], got {}", name, weight_q.describe());
   const int64_t K = x.dim(-1), N = weight_q.dim(0);
-  IA_CHECK(weight_q.dim(1) == K, ErrorKind::InvalidArgument, "linear_int8: input {} vs weight {}", x.describe(),
+  IA_CHECK(weight_q.dim(1) == K, ErrorKind::InvalidArgument, "{}: input {} vs weight {}", name, x.describe(),
            weight_q.describe());
-  IA_CHECK(scale.defined() && scale.numel() == N, ErrorKind::InvalidArgument, "linear_int8: scale {} for {} outputs",
+  IA_CHECK(scale.defined() && scale.numel() == N, ErrorKind::InvalidArgument, "{}: scale {} for {} outputs", name,
            scale.defined() ? scale.describe() : "missing", N);
-  IA_CHECK(!bias.defined() || bias.numel() == N, ErrorKind::InvalidArgument, "linear_int8: bias {} for {} outputs",
+  IA_CHECK(!bias.defined() || bias.numel() == N, ErrorKind::InvalidArgument, "{}: bias {} for {} outputs", name,
            bias.describe(), N);
   Shape out_shape = x.shape();
   out_shape.back() = N;
@@ -136,9 +142,19 @@ Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale,
   Tensor out = Tensor::empty(out_shape, DType::F32, x.device());
   Tensor out2 = out.view({x2.dim(0), N});
   count_flops(2ull * x2.dim(0) * N * K);
-  kernels::linear_int8().get(x.device().type)(x2, weight_q.contiguous(), f32_contig(scale),
-                                               bias.defined() ? f32_contig(bias) : Tensor(), out2);
+  kernel.get(x.device().type)(x2, weight_q.contiguous(), f32_contig(scale),
+                              bias.defined() ? f32_contig(bias) : Tensor(), out2);
   return out;
+}
+
+}  // namespace
+
+Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias) {
+  return int8_linear("linear_int8", kernels::linear_int8(), x, weight_q, scale, bias);
+}
+
+Tensor linear_w8a8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias) {
+  return int8_linear("linear_w8a8", kernels::linear_w8a8(), x, weight_q, scale, bias);
 }
 
 std::pair<Tensor, Tensor> quantize_int8_rows(const Tensor& weight) {

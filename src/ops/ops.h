@@ -50,6 +50,9 @@ void transfer_(Tensor& dst, const Tensor& src);  // across devices, same dtype, 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // x @ W^T + b
 // Weight-only int8: x @ (W_q * scale)^T + b with W_q i8 [N, K] and per-output-row scales f32 [N].
 Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias = Tensor());
+// W8A8 (`--dtype w8a8`): linear_int8 with each row of x also quantized to int8 at run time (scale = row absmax /
+// 127, round half to even), products accumulated as int32: ONNX Runtime's dynamic quantization, llama.cpp's Q8.
+Tensor linear_w8a8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias = Tensor());
 // Symmetric per-output-row int8 quantization of a 2-D float weight [N, K]: scale[n] = max_k |w[n, k]| / 127
 // (1 for an all-zero row), W_q = round-half-away(w / scale) in [-127, 127]. Returns {W_q, scale} on w's device.
 std::pair<Tensor, Tensor> quantize_int8_rows(const Tensor& weight);
@@ -92,6 +95,8 @@ IA_DECLARE_OP(to_host, void (*)(ia::Tensor& dst_host, const ia::Tensor& src))
 IA_DECLARE_OP(from_host, void (*)(ia::Tensor& dst, const ia::Tensor& src_host))
 IA_DECLARE_OP(linear, void (*)(const ia::Tensor& x2d, const ia::Tensor& w, const ia::Tensor& bias, ia::Tensor& out))
 IA_DECLARE_OP(linear_int8, void (*)(const ia::Tensor& x2d, const ia::Tensor& w_q, const ia::Tensor& scale,
+                                    const ia::Tensor& bias, ia::Tensor& out))
+IA_DECLARE_OP(linear_w8a8, void (*)(const ia::Tensor& x2d, const ia::Tensor& w_q, const ia::Tensor& scale,
                                     const ia::Tensor& bias, ia::Tensor& out))
 IA_DECLARE_OP(matmul, void (*)(const ia::Tensor& a, const ia::Tensor& b, ia::Tensor& c, bool ta, bool tb, float alpha))
 IA_DECLARE_OP(binary, void (*)(ia::BinaryOp op, const ia::Tensor& a, const ia::Tensor& b, ia::Tensor& out))  // a,b strided

@@ -3,6 +3,7 @@
 #include "generation/beam_generate.h"
 #include "generation/generation_config.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -29,13 +30,15 @@ nlohmann::json ConformanceResult::to_json() const {
   j["passed"] = passed();
   if (!message.empty()) j["message"] = message;
   j["device"] = device;
+  if (!weight_dtype.empty()) j["weight_dtype"] = weight_dtype;
   j["load_ms"] = load_ms;
   j["run_ms"] = run_ms;
   j["outputs"] = nlohmann::json::array();
   for (const auto& o : outputs) {
     nlohmann::json e{{"name", o.name},           {"shape", o.shape},
                      {"expected_shape", o.expected_shape}, {"max_abs_err", o.max_abs_err},
-                     {"max_rel_err", o.max_rel_err}, {"passed", o.passed}};
+                     {"max_rel_err", o.max_rel_err}, {"mean_abs_err", o.mean_abs_err}, {"passed", o.passed}};
+    if (o.top1_rows) e["top1_agreement"] = {{"rows", o.top1_rows}, {"agree", o.top1_agree}};
     if (!o.note.empty()) e["note"] = o.note;
     j["outputs"].push_back(e);
   }
@@ -73,6 +76,7 @@ OutputComparison compare(const std::string& name, const Tensor& got, const Tenso
   auto g = got.to_vector<float>();
   auto w = want.to_vector<float>();
   bool ok = true;
+  double sum_abs = 0.0;
   for (size_t i = 0; i < w.size(); ++i) {
     const double d = std::fabs(double(g[i]) - double(w[i]));
     if (!std::isfinite(g[i])) {
@@ -81,9 +85,20 @@ OutputComparison compare(const std::string& name, const Tensor& got, const Tenso
       continue;
     }
     c.max_abs_err = std::max(c.max_abs_err, d);
+    sum_abs += d;
     const double rel = d / std::max(std::fabs(double(w[i])), 1e-12);
     if (std::fabs(double(w[i])) > 1.0) c.max_rel_err = std::max(c.max_rel_err, rel);
     if (d > std::max(o.atol, o.rtol * std::fabs(double(w[i])))) ok = false;
+  }
+  if (!w.empty()) c.mean_abs_err = sum_abs / static_cast<double>(w.size());
+  const int64_t V = want.ndim() > 0 ? want.dim(-1) : 0;
+  // Teacher-forced logits only: generated_logits follow the model's own tokens, which diverge after a flip.
+  if (name.find("logits") != std::string::npos && name.rfind("generated_", 0) != 0 && want.ndim() >= 2 && V > 1) {
+    for (size_t r = 0; r + V <= w.size(); r += V) {
+      const auto gb = g.begin() + static_cast<std::ptrdiff_t>(r), wb = w.begin() + static_cast<std::ptrdiff_t>(r);
+      c.top1_agree += std::max_element(gb, gb + V) - gb == std::max_element(wb, wb + V) - wb;
+      ++c.top1_rows;
+    }
   }
   c.passed = ok;
   return c;
@@ -120,6 +135,7 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
   r.case_dir = case_dir;
   r.case_name = fs::path(case_dir).filename().string();
   r.device = opts.device.str();
+  if (opts.weight_format) r.weight_dtype = opts.weight_format->name();
   try {
     std::ifstream in(fs::path(case_dir) / "case.json");
     IA_CHECK(in.good(), ErrorKind::NotFound, "{}: no case.json", case_dir);
@@ -146,6 +162,7 @@ ConformanceResult run_conformance_case(const std::string& case_dir, const Confor
       LoadOptions lo;
       lo.hf_class = r.hf_class;
       lo.device = opts.device;
+      lo.weight_format = opts.weight_format;
       lo.transformers_compat = kTransformersCompat;  // the goldens are transformers 4.48's outputs, quirks included
       model = load_model(case_dir, lo);
     }

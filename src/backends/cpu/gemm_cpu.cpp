@@ -1,9 +1,10 @@
 // CPU kernels: linear (x @ W^T + b) and batched matmul, on OpenBLAS sgemm/sgemv. f16/bf16 weights are
 // widened to f32 (row blocks for GEMM, on the fly for GEMV); weight-only int8 rows are dequantized the same way.
-// bf16 GEMMs (M > 4) run on oneDNN's AMX / AVX512-BF16 kernels where this CPU has them (onednn_matmul.h).
+// GEMMs (M > 4) run on oneDNN instead where it has a native kernel for the weight dtype (onednn_matmul.h).
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -91,6 +92,10 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
       cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, wp, K, xp, 1, bp ? 1.0f : 0.0f, op, 1);
       return;
     }
+    if (M > 4 && onednn_kernels().f32) {  // AVX-512 brgemm
+      onednn_linear(x, w, bp, out);
+      return;
+    }
     if (bp)
       for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N, bp, N * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, xp, K, wp, K, bp ? 1.0f : 0.0f, op, N);
@@ -102,8 +107,8 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     gemv_half(x, w, bp, out);
     return;
   }
-  if (w.dtype() == DType::BF16 && onednn_bf16_available()) {  // AMX / AVX512-BF16 tiles
-    onednn_linear_bf16(x, w, bp, out);
+  if (w.dtype() == DType::BF16 && onednn_kernels().bf16) {  // AMX / AVX512-BF16 tiles
+    onednn_linear(x, w, bp, out);
     return;
   }
   constexpr int64_t kBlock = 256;
@@ -211,6 +216,48 @@ void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   }
 }
 
+// W8A8: rows of x quantized to int8 (scale absmax / 127, round half to even), int8 x int8 -> int32 products on
+// oneDNN's VNNI / AMX kernels where it has them (else a portable int32 loop), rescaled by both scales.
+void linear_w8a8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
+  const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
+  const float* xp = x.data<float>();
+  const int8_t* wp = w.data<int8_t>();
+  const float* sp = scale.data<float>();
+  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  float* op = out.data<float>();
+  if (M == 0 || N == 0) return;
+  std::vector<int8_t> xq(static_cast<size_t>(M * K));
+  std::vector<float> xs(static_cast<size_t>(M));
+  parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* r = xp + m * K;
+      float amax = 0.0f;
+      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(r[k]));
+      const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+      xs[m] = s;
+      for (int64_t k = 0; k < K; ++k) xq[m * K + k] = static_cast<int8_t>(std::nearbyint(r[k] * inv));
+    }
+  });
+  std::vector<int32_t> acc(static_cast<size_t>(M * N));
+  if (onednn_kernels().s8) {
+    onednn_gemm_s8(xq.data(), M, K, w, acc.data());
+  } else {
+    parallel_for(0, N, std::max<int64_t>(1, 65536 / std::max<int64_t>(M * K, 1)), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t m = 0; m < M; ++m) {
+          int32_t s = 0;
+          for (int64_t k = 0; k < K; ++k) s += int32_t(xq[m * K + k]) * int32_t(wp[n * K + k]);
+          acc[m * N + n] = s;
+        }
+    });
+  }
+  parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t n = 0; n < N; ++n)
+        op[m * N + n] = static_cast<float>(acc[m * N + n]) * (xs[m] * sp[n]) + (bp ? bp[n] : 0.0f);
+  });
+}
+
 void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float alpha) {
   const int64_t B = c.dim(0), M = c.dim(1), N = c.dim(2);
   const int64_t K = ta ? a.dim(1) : a.dim(2);
@@ -229,4 +276,5 @@ void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, f
 
 IA_REGISTER_KERNEL(linear, ia::DeviceType::CPU, ia::cpu::linear_cpu)
 IA_REGISTER_KERNEL(linear_int8, ia::DeviceType::CPU, ia::cpu::linear_int8_cpu)
+IA_REGISTER_KERNEL(linear_w8a8, ia::DeviceType::CPU, ia::cpu::linear_w8a8_cpu)
 IA_REGISTER_KERNEL(matmul, ia::DeviceType::CPU, ia::cpu::matmul_cpu)

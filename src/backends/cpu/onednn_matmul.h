@@ -1,14 +1,22 @@
-// bf16 GEMMs of the CPU linear on oneDNN (Debian libdnnl): AMX / AVX512-BF16 tile kernels with f32 accumulation,
-// chosen at run time only where oneDNN has a native (non-reference) kernel for this CPU. Weights stay in the
-// checkpoint's row-major layout (no packed copy); activations are rounded to bf16, as PyTorch's bf16 matmul does.
+// GEMMs of the CPU linear on oneDNN (Debian libdnnl), chosen at run time per weight dtype only where oneDNN has a
+// native kernel for this CPU: f32 on AVX-512 brgemm (faster than OpenBLAS' AVX2 kernels that DYNAMIC_ARCH picks
+// on CPUs it does not know), bf16 on AMX / AVX512-BF16 (activations rounded to bf16, as PyTorch's bf16 matmul
+// does), and the int8 x int8 -> int32 GEMM of W8A8 on VNNI / AMX. Weights stay in their row-major layout (no
+// packed copy).
 #pragma once
 #include "core/tensor.h"
 
 namespace ia::cpu {
 
-// Whether bf16 linear runs on oneDNN here: a native kernel exists and IA_ONEDNN is not "0". Decided once.
-bool onednn_bf16_available();
-// out[M, N] = bf16(x[M, K]) @ w[N, K]^T + bias (f32 output, f32 accumulation); w bf16, x/out f32 contiguous.
-void onednn_linear_bf16(const Tensor& x, const Tensor& w, const float* bias, Tensor& out);
+// Which weight dtypes' GEMMs run on oneDNN here (IA_ONEDNN=0: none). Decided once.
+struct OnednnKernels {
+  bool f32 = false, bf16 = false, s8 = false;
+};
+const OnednnKernels& onednn_kernels();
+
+// out[M, N] = x[M, K] @ w[N, K]^T + bias; w f32 or bf16 (x then rounded to bf16), f32 accumulation and output.
+void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& out);
+// The int8 GEMM of W8A8: acc[M, N] = xq[M, K] @ w[N, K]^T in int32, xq and w int8 (the caller scales).
+void onednn_gemm_s8(const int8_t* xq, int64_t M, int64_t K, const Tensor& w, int32_t* acc);
 
 }  // namespace ia::cpu

@@ -274,6 +274,10 @@ __global__ void bias_rows_kernel(float* out, const float* bias, int64_t n, int64
 }
 
 // One warp per output feature n; lanes stride over K (8 elements per step when VEC), M rows of x at once.
+__global__ void quantize_rows_kernel(const float* x, int64_t K, float* out, int64_t rows) {
+  IA_GRID_STRIDE(r, rows) quantize_row_at(x, K, r, out);
+}
+
 __global__ void dequant_int8_kernel(const int8_t* q, const float* scale, int64_t K, float* out, int64_t n) {
   IA_GRID_STRIDE(i, n) dequant_int8_at(q, scale, K, i, out);
 }
@@ -483,6 +487,11 @@ cudaError_t launch_gemv(const float* x, const void* w, DType wdt, const float* b
 cudaError_t launch_gemv_int8(const float* x, const int8_t* w_q, const float* scale, const float* bias, float* out,
                              int64_t M, int64_t N, int64_t K, cudaStream_t s) {
   if (M > 0 && N > 0) gemv_typed<int8_t>(x, w_q, scale, bias, out, M, N, K, s);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_quantize_rows(const float* x, int64_t rows, int64_t K, float* out, cudaStream_t s) {
+  if (rows > 0) quantize_rows_kernel<<<grid_for(rows), kThreads, 0, s>>>(x, K, out, rows);
   return cudaGetLastError();
 }
 

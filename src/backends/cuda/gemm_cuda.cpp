@@ -99,6 +99,18 @@ void linear_int8_cuda(const Tensor& x, const Tensor& w, const Tensor& scale, con
   }
 }
 
+// W8A8: the rows of x rounded to their int8 steps, then the weight-only int8 product (f32 accumulation of the
+// integer products, equal to the CPU kernel's int32 sums within f32 rounding).
+void linear_w8a8_cuda(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
+  const int64_t M = x.dim(0), K = x.dim(1);
+  if (M == 0 || w.dim(0) == 0) return;
+  DeviceContext& ctx = context(out.device().index);
+  Tensor xq = Tensor::empty({M, K}, DType::F32, out.device());
+  check_launch(launch_quantize_rows(x.data<float>(), M, K, xq.data<float>(), ctx.stream), out,
+               "linear_w8a8 (quantize rows)");
+  linear_int8_cuda(xq, w, scale, bias, out);
+}
+
 // Row-major C = alpha op(A) op(B) is column-major C^T = alpha op(B)^T op(A)^T: B is cuBLAS's first operand.
 void matmul_cuda(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float alpha) {
   const int64_t B = c.dim(0), M = c.dim(1), N = c.dim(2);
@@ -125,4 +137,5 @@ void matmul_cuda(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, 
 
 IA_REGISTER_KERNEL(linear, ia::DeviceType::CUDA, ia::cuda::linear_cuda)
 IA_REGISTER_KERNEL(linear_int8, ia::DeviceType::CUDA, ia::cuda::linear_int8_cuda)
+IA_REGISTER_KERNEL(linear_w8a8, ia::DeviceType::CUDA, ia::cuda::linear_w8a8_cuda)
 IA_REGISTER_KERNEL(matmul, ia::DeviceType::CUDA, ia::cuda::matmul_cuda)

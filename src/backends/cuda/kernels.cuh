@@ -60,6 +60,8 @@ cudaError_t launch_gemv(const float* x, const void* w, DType wdt, const float* b
 // The same GEMV over weight-only int8 rows w_q [N, K] with per-row scales [N].
 cudaError_t launch_gemv_int8(const float* x, const int8_t* w_q, const float* scale, const float* bias, float* out,
                              int64_t M, int64_t N, int64_t K, cudaStream_t s);
+// out[rows, K] = x rows rounded to int8 steps of their absmax / 127 (f32), for linear_w8a8.
+cudaError_t launch_quantize_rows(const float* x, int64_t rows, int64_t K, float* out, cudaStream_t s);
 // out[rows, K] = w_q[rows, K] * scale[rows] (f32), for the cuBLAS path of linear_int8.
 cudaError_t launch_dequant_int8(const int8_t* w_q, const float* scale, int64_t rows, int64_t K, float* out,
                                 cudaStream_t s);

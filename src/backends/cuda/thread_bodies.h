@@ -274,4 +274,14 @@ IA_HD void dequant_int8_at(const int8_t* q, const float* scale, int64_t K, int64
   out[i] = static_cast<float>(q[i]) * scale[i / K];
 }
 
+// ---- W8A8 activations: row `row` of x [rows, K] rounded to int8 steps of its absmax / 127 (round half to even,
+// as the CPU kernel), kept as f32 so the weight-only int8 GEMV / GEMM then computes the W8A8 product.
+IA_HD void quantize_row_at(const float* x, int64_t K, int64_t row, float* out) {
+  const float* r = x + row * K;
+  float amax = 0.0f;
+  for (int64_t k = 0; k < K; ++k) amax = fmaxf(amax, fabsf(r[k]));
+  const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+  for (int64_t k = 0; k < K; ++k) out[row * K + k] = rintf(r[k] * inv) * s;
+}
+
 }  // namespace ia::cuda

@@ -29,11 +29,11 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_mlp = Norm::layer(l.pp("post_attention_layernorm"), H, eps);
     Attention& at = layer.attn;
     at.layout = QkvLayout::HeadInterleaved;
-    at.qkv = load_linear(a.pp("query_key_value"), H, 3 * H, true);
-    at.o = load_linear(a.pp("dense"), H, H, true);
+    at.qkv = layers::Linear::load(a.pp("query_key_value"), H, 3 * H, true);
+    at.o = layers::Linear::load(a.pp("dense"), H, H, true);
     at.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-    layer.mlp.up = load_linear(l.pp("mlp").pp("dense_h_to_4h"), H, 4 * H, true);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("dense_4h_to_h"), 4 * H, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("dense_h_to_4h"), H, 4 * H, true);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("dense_4h_to_h"), 4 * H, H, true);
     layer.mlp.act = "gelu_new";  // BloomGelu: the tanh approximation
     s.layers.push_back(std::move(layer));
   }

@@ -31,19 +31,19 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     Layer layer;
     layer.ln_attn = Norm::layer(l.pp("input_layernorm"), H, eps, false);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, bias);
     if (qk_norm) {
       at.q_norm = Norm::per_head(a.pp("q_norm"), s.heads, D, eps);
       at.k_norm = Norm::per_head(a.pp("k_norm"), s.kv_heads, D, eps);
     }
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
     auto m = l.pp("mlp");
-    layer.mlp.gate = load_linear(m.pp("gate_proj"), H, I, false);
-    layer.mlp.up = load_linear(m.pp("up_proj"), H, I, false);
-    layer.mlp.down = load_linear(m.pp("down_proj"), I, H, false);
+    layer.mlp.gate = layers::Linear::load(m.pp("gate_proj"), H, I, false);
+    layer.mlp.up = layers::Linear::load(m.pp("up_proj"), H, I, false);
+    layer.mlp.down = layers::Linear::load(m.pp("down_proj"), I, H, false);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

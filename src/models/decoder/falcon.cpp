@@ -49,11 +49,11 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     }
     Attention& at = layer.attn;
     at.layout = new_arch ? QkvLayout::Grouped : (mq ? QkvLayout::Concat : QkvLayout::HeadInterleaved);
-    at.qkv = load_linear(a.pp("query_key_value"), H, (s.heads + 2 * s.kv_heads) * D, bias);
-    at.o = load_linear(a.pp("dense"), H, H, bias);
+    at.qkv = layers::Linear::load(a.pp("query_key_value"), H, (s.heads + 2 * s.kv_heads) * D, bias);
+    at.o = layers::Linear::load(a.pp("dense"), H, H, bias);
     at.scale = scale;
-    layer.mlp.up = load_linear(l.pp("mlp").pp("dense_h_to_4h"), H, I, bias);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("dense_4h_to_h"), I, H, bias);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("dense_h_to_4h"), H, I, bias);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("dense_4h_to_h"), I, H, bias);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

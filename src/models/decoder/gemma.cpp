@@ -48,16 +48,16 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
       layer.ln_mlp = Norm::rms(l.pp("post_attention_layernorm"), H, eps, true);
     }
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, bias);
     at.scale = scale;
     if (g2 && i % 2 == 0) at.sliding_window = window;
     auto m = l.pp("mlp");
-    layer.mlp.gate = load_linear(m.pp("gate_proj"), H, I, false);
-    layer.mlp.up = load_linear(m.pp("up_proj"), H, I, false);
-    layer.mlp.down = load_linear(m.pp("down_proj"), I, H, false);
+    layer.mlp.gate = layers::Linear::load(m.pp("gate_proj"), H, I, false);
+    layer.mlp.up = layers::Linear::load(m.pp("up_proj"), H, I, false);
+    layer.mlp.down = layers::Linear::load(m.pp("down_proj"), I, H, false);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -30,13 +30,13 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = Norm::rms(l.pp("input_layernorm"), H, eps);
     layer.ln_mlp = Norm::rms(l.pp("post_attention_layernorm"), H, eps);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, false);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, false);
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
-    layer.mlp.gate_up = load_linear(l.pp("mlp").pp("gate_up_proj"), H, 2 * I, false);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("down_proj"), I, H, false);
+    layer.mlp.gate_up = layers::Linear::load(l.pp("mlp").pp("gate_up_proj"), H, 2 * I, false);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("down_proj"), I, H, false);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -42,22 +42,22 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     Attention& at = layer.attn;
     at.layout = mq ? QkvLayout::Concat : (bigcode ? QkvLayout::HeadInterleaved : QkvLayout::Concat);
     const int64_t qkv_out = (s.heads + 2 * s.kv_heads) * D;
-    at.qkv = bigcode ? load_linear(l.pp("attn").pp("c_attn"), H, qkv_out, true) : load_conv1d(l.pp("attn").pp("c_attn"), H, qkv_out);
-    at.o = bigcode ? load_linear(l.pp("attn").pp("c_proj"), H, H, true) : load_conv1d(l.pp("attn").pp("c_proj"), H, H);
+    at.qkv = bigcode ? layers::Linear::load(l.pp("attn").pp("c_attn"), H, qkv_out, true) : layers::Linear::load_conv1d(l.pp("attn").pp("c_attn"), H, qkv_out);
+    at.o = bigcode ? layers::Linear::load(l.pp("attn").pp("c_proj"), H, H, true) : layers::Linear::load_conv1d(l.pp("attn").pp("c_proj"), H, H);
     at.scale = scale_weights ? 1.0f / std::sqrt(static_cast<float>(D)) : 1.0f;
     if (inv_layer) at.scale /= static_cast<float>(i + 1);
     if (cross) {
       auto x = l.pp("crossattention");
       layer.ln_cross = Norm::layer(l.pp("ln_cross_attn"), H, eps);
-      layer.cross.q = load_conv1d(x.pp("q_attn"), H, H);
-      layer.cross.kv = load_conv1d(x.pp("c_attn"), H, 2 * H);
-      layer.cross.o = load_conv1d(x.pp("c_proj"), H, H);
+      layer.cross.q = layers::Linear::load_conv1d(x.pp("q_attn"), H, H);
+      layer.cross.kv = layers::Linear::load_conv1d(x.pp("c_attn"), H, 2 * H);
+      layer.cross.o = layers::Linear::load_conv1d(x.pp("c_proj"), H, H);
       layer.cross.width = H;
       layer.cross.scale = at.scale;
     }
     auto m = l.pp("mlp");
-    layer.mlp.up = bigcode ? load_linear(m.pp("c_fc"), H, I, true) : load_conv1d(m.pp("c_fc"), H, I);
-    layer.mlp.down = bigcode ? load_linear(m.pp("c_proj"), I, H, true) : load_conv1d(m.pp("c_proj"), I, H);
+    layer.mlp.up = bigcode ? layers::Linear::load(m.pp("c_fc"), H, I, true) : layers::Linear::load_conv1d(m.pp("c_fc"), H, I);
+    layer.mlp.down = bigcode ? layers::Linear::load(m.pp("c_proj"), I, H, true) : layers::Linear::load_conv1d(m.pp("c_proj"), I, H);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -51,16 +51,16 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = Norm::layer(l.pp("ln_1"), H, eps);
     layer.ln_mlp = Norm::layer(l.pp("ln_2"), H, eps);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, H, false);
-    at.k = load_linear(a.pp("k_proj"), H, H, false);
-    at.v = load_linear(a.pp("v_proj"), H, H, false);
-    at.o = load_linear(a.pp("out_proj"), H, H, true);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, H, false);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, H, false);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, H, false);
+    at.o = layers::Linear::load(a.pp("out_proj"), H, H, true);
     at.scale = 1.0f;
     IA_CHECK(kinds[i] == "global" || kinds[i] == "local", ErrorKind::Unsupported,
              "{}: unsupported attention_layers[{}] '{}'", c.source(), i, kinds[i]);
     if (kinds[i] == "local") at.sliding_window = window;
-    layer.mlp.up = load_linear(l.pp("mlp").pp("c_fc"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("c_proj"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("c_fc"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("c_proj"), I, H, true);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

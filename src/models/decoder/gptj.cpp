@@ -37,16 +37,16 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     Attention& at = layer.attn;
     if (codegen) {
       at.layout = QkvLayout::CodeGen;
-      at.qkv = load_linear(a.pp("qkv_proj"), H, 3 * H, false);
+      at.qkv = layers::Linear::load(a.pp("qkv_proj"), H, 3 * H, false);
     } else {
-      at.q = load_linear(a.pp("q_proj"), H, H, false);
-      at.k = load_linear(a.pp("k_proj"), H, H, false);
-      at.v = load_linear(a.pp("v_proj"), H, H, false);
+      at.q = layers::Linear::load(a.pp("q_proj"), H, H, false);
+      at.k = layers::Linear::load(a.pp("k_proj"), H, H, false);
+      at.v = layers::Linear::load(a.pp("v_proj"), H, H, false);
     }
-    at.o = load_linear(a.pp("out_proj"), H, H, false);
+    at.o = layers::Linear::load(a.pp("out_proj"), H, H, false);
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
-    layer.mlp.up = load_linear(l.pp("mlp").pp("fc_in"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("fc_out"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("fc_in"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("fc_out"), I, H, true);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -58,10 +58,10 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
       layer.ln_mlp = Norm::rms(l.pp("post_attention_layernorm"), H, eps);
     }
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, qkv_bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, qkv_bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, qkv_bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, o_bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, qkv_bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, qkv_bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, qkv_bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, o_bias);
     if (olmo2) {
       at.full_qk_norm = true;
       at.q_norm = Norm::rms(a.pp("q_norm"), s.heads * D, eps);
@@ -71,9 +71,9 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     at.scale = scale;
     if (type == "mistral" || (qwen_sliding && i >= max_window_layers)) at.sliding_window = window;
     auto m = l.pp("mlp");
-    layer.mlp.gate = load_linear(m.pp("gate_proj"), H, I, mlp_bias);
-    layer.mlp.up = load_linear(m.pp("up_proj"), H, I, mlp_bias);
-    layer.mlp.down = load_linear(m.pp("down_proj"), I, H, mlp_bias);
+    layer.mlp.gate = layers::Linear::load(m.pp("gate_proj"), H, I, mlp_bias);
+    layer.mlp.up = layers::Linear::load(m.pp("up_proj"), H, I, mlp_bias);
+    layer.mlp.down = layers::Linear::load(m.pp("down_proj"), I, H, mlp_bias);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -51,12 +51,12 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_mlp = Norm::layer(l.pp("norm_2"), H, eps, bias);
     Attention& at = layer.attn;
     at.layout = QkvLayout::Concat;
-    at.qkv = load_linear(l.pp("attn").pp("Wqkv"), H, 3 * H, bias);
-    at.o = load_linear(l.pp("attn").pp("out_proj"), H, H, bias);
+    at.qkv = layers::Linear::load(l.pp("attn").pp("Wqkv"), H, 3 * H, bias);
+    at.o = layers::Linear::load(l.pp("attn").pp("out_proj"), H, H, bias);
     at.scale = scale;
     at.clip_qkv = clip;
-    layer.mlp.up = load_linear(l.pp("ffn").pp("up_proj"), H, I, bias);
-    layer.mlp.down = load_linear(l.pp("ffn").pp("down_proj"), I, H, bias);
+    layer.mlp.up = layers::Linear::load(l.pp("ffn").pp("up_proj"), H, I, bias);
+    layer.mlp.down = layers::Linear::load(l.pp("ffn").pp("down_proj"), I, H, bias);
     layer.mlp.act = "gelu";
     s.layers.push_back(std::move(layer));
   }

@@ -31,8 +31,8 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   s.pos_offset = 2;
   s.max_positions = P;
   if (E != H) {
-    s.project_in = load_linear(w.pp("project_in"), E, H, false);
-    s.project_out = load_linear(w.pp("project_out"), H, E, false);
+    s.project_in = layers::Linear::load(w.pp("project_in"), E, H, false);
+    s.project_out = layers::Linear::load(w.pp("project_out"), H, E, false);
   }
   for (int64_t i = 0; i < L; ++i) {
     auto l = w.pp("layers").pp(i);
@@ -41,13 +41,13 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = ln(l.pp("self_attn_layer_norm"));
     layer.ln_mlp = ln(l.pp("final_layer_norm"));
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, H, bias);
-    at.k = load_linear(a.pp("k_proj"), H, H, bias);
-    at.v = load_linear(a.pp("v_proj"), H, H, bias);
-    at.o = load_linear(a.pp("out_proj"), H, H, bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, H, bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, H, bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, H, bias);
+    at.o = layers::Linear::load(a.pp("out_proj"), H, H, bias);
     at.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-    layer.mlp.up = load_linear(l.pp("fc1"), H, I, bias);
-    layer.mlp.down = load_linear(l.pp("fc2"), I, H, bias);
+    layer.mlp.up = layers::Linear::load(l.pp("fc1"), H, I, bias);
+    layer.mlp.down = layers::Linear::load(l.pp("fc2"), I, H, bias);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

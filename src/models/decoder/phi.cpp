@@ -30,17 +30,17 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     Layer layer;
     layer.ln_attn = Norm::layer(l.pp("input_layernorm"), H, eps);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, true);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, true);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, true);
-    at.o = load_linear(a.pp("dense"), s.heads * D, H, true);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, true);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, true);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, true);
+    at.o = layers::Linear::load(a.pp("dense"), s.heads * D, H, true);
     if (qk_ln) {
       at.q_norm = Norm::layer(a.pp("q_layernorm"), D, eps);
       at.k_norm = Norm::layer(a.pp("k_layernorm"), D, eps);
     }
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
-    layer.mlp.up = load_linear(l.pp("mlp").pp("fc1"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("fc2"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("fc1"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("fc2"), I, H, true);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

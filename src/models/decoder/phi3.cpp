@@ -31,12 +31,12 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_mlp = Norm::rms(l.pp("post_attention_layernorm"), H, eps);
     Attention& at = layer.attn;
     at.layout = QkvLayout::Concat;
-    at.qkv = load_linear(a.pp("qkv_proj"), H, (s.heads + 2 * s.kv_heads) * D, false);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, false);
+    at.qkv = layers::Linear::load(a.pp("qkv_proj"), H, (s.heads + 2 * s.kv_heads) * D, false);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, false);
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
     at.sliding_window = window;
-    layer.mlp.gate_up = load_linear(l.pp("mlp").pp("gate_up_proj"), H, 2 * I, false);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("down_proj"), I, H, false);
+    layer.mlp.gate_up = layers::Linear::load(l.pp("mlp").pp("gate_up_proj"), H, 2 * I, false);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("down_proj"), I, H, false);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -44,19 +44,19 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = Norm::layer(l.pp("input_layernorm"), H, eps);
     if (!parallel) layer.ln_mlp = Norm::layer(l.pp("post_attention_layernorm"), H, eps);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, qkv_bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, qkv_bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, qkv_bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, false);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, qkv_bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, qkv_bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, qkv_bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, false);
     if (qk_ln) {
       at.q_norm = per_head_norms(a.pp("q_layernorm"), s.heads, D, eps);
       at.k_norm = per_head_norms(a.pp("k_layernorm"), s.kv_heads, D, eps);
     }
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
     auto m = l.pp("mlp");
-    layer.mlp.gate = load_linear(m.pp("gate_proj"), H, I, false);
-    layer.mlp.up = load_linear(m.pp("up_proj"), H, I, false);
-    layer.mlp.down = load_linear(m.pp("down_proj"), I, H, false);
+    layer.mlp.gate = layers::Linear::load(m.pp("gate_proj"), H, I, false);
+    layer.mlp.up = layers::Linear::load(m.pp("up_proj"), H, I, false);
+    layer.mlp.down = layers::Linear::load(m.pp("down_proj"), I, H, false);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

@@ -30,14 +30,14 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = Norm::layer(l.pp("input_layernorm"), H, eps);
     layer.ln_mlp = Norm::layer(l.pp("post_attention_layernorm"), H, eps);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, s.heads * D, bias);
-    at.k = load_linear(a.pp("k_proj"), H, s.kv_heads * D, bias);
-    at.v = load_linear(a.pp("v_proj"), H, s.kv_heads * D, bias);
-    at.o = load_linear(a.pp("o_proj"), s.heads * D, H, bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, bias);
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
     at.sliding_window = window;
-    layer.mlp.up = load_linear(l.pp("mlp").pp("c_fc"), H, I, bias);
-    layer.mlp.down = load_linear(l.pp("mlp").pp("c_proj"), I, H, bias);
+    layer.mlp.up = layers::Linear::load(l.pp("mlp").pp("c_fc"), H, I, bias);
+    layer.mlp.down = layers::Linear::load(l.pp("mlp").pp("c_proj"), I, H, bias);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

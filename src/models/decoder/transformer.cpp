@@ -63,42 +63,6 @@ Tensor Norm::operator()(const Tensor& x) const {
   return x;
 }
 
-// ---- linear loading -------------------------------------------------------------------------------------
-
-namespace {
-
-// --dtype int8: the weight-only int8 form of a loaded linear layer.
-Linear as_requested(Linear l, const WeightLoader& w) {
-  if (w.matmul_dtype() == DType::I8) {
-    l.quantize_int8();
-    ++w.report().matmul_converted;
-  }
-  return l;
-}
-
-}  // namespace
-
-Linear load_linear(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
-  Linear l;
-  l.weight = w.get_native("weight", {out, in});
-  if (with_bias) l.bias = w.get("bias", {out});
-  return as_requested(l, w);
-}
-
-Linear load_linear_optional_bias(const WeightLoader& w, int64_t in, int64_t out) {
-  Linear l;
-  l.weight = w.get_native("weight", {out, in});
-  l.bias = w.get_optional("bias", {out});
-  return as_requested(l, w);
-}
-
-Linear load_conv1d(const WeightLoader& w, int64_t in, int64_t out) {
-  Linear l;
-  l.weight = w.get_native("weight", {in, out}).transpose(0, 1).contiguous();
-  l.bias = w.get("bias", {out});
-  return as_requested(l, w);
-}
-
 void load_lm_head(Spec& s, const ModelConfig& c, const WeightLoader& root, bool tie_default, const std::string& name,
                   bool with_bias) {
   const bool tie = c.flag_or("tie_word_embeddings", tie_default);

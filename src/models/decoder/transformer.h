@@ -32,11 +32,6 @@ struct Norm {
   Tensor operator()(const Tensor& x) const;
 };
 
-// Linear layers keep f16/bf16 weights as stored (the kernels widen on the fly).
-layers::Linear load_linear(const WeightLoader& w, int64_t in, int64_t out, bool with_bias);
-layers::Linear load_linear_optional_bias(const WeightLoader& w, int64_t in, int64_t out);
-layers::Linear load_conv1d(const WeightLoader& w, int64_t in, int64_t out);  // GPT-2 Conv1D: weight [in, out]
-
 // Rotary embedding frequencies: rope_scaling types default, linear, dynamic, yarn, longrope/su, llama3.
 struct Rope {
   int64_t dim = 0;           // rotated features per head (0: no rotary)

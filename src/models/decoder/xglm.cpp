@@ -50,13 +50,13 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_attn = Norm::layer(l.pp("self_attn_layer_norm"), H, 1e-5);
     layer.ln_mlp = Norm::layer(l.pp("final_layer_norm"), H, 1e-5);
     Attention& at = layer.attn;
-    at.q = load_linear(a.pp("q_proj"), H, H, true);
-    at.k = load_linear(a.pp("k_proj"), H, H, true);
-    at.v = load_linear(a.pp("v_proj"), H, H, true);
-    at.o = load_linear(a.pp("out_proj"), H, H, true);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, H, true);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, H, true);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, H, true);
+    at.o = layers::Linear::load(a.pp("out_proj"), H, H, true);
     at.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-    layer.mlp.up = load_linear(l.pp("fc1"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("fc2"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("fc1"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("fc2"), I, H, true);
     layer.mlp.act = act;
     s.layers.push_back(std::move(layer));
   }

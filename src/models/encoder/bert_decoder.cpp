@@ -7,7 +7,6 @@
 
 namespace ia::bert {
 
-using decoder::load_linear;
 using decoder::Norm;
 
 std::unique_ptr<Model> make_text_decoder(const ModelConfig& c, const WeightLoader& root, const BertConfig& cfg,
@@ -46,31 +45,31 @@ std::unique_ptr<Model> make_text_decoder(const ModelConfig& c, const WeightLoade
     auto l = w.pp("encoder").pp("layer").pp(i);
     decoder::Layer layer;
     auto a = l.pp("attention");
-    layer.attn.q = load_linear(a.pp("self").pp("query"), H, H, true);
-    layer.attn.k = load_linear(a.pp("self").pp("key"), H, H, true);
-    layer.attn.v = load_linear(a.pp("self").pp("value"), H, H, true);
-    layer.attn.o = load_linear(a.pp("output").pp("dense"), H, H, true);
+    layer.attn.q = layers::Linear::load(a.pp("self").pp("query"), H, H, true);
+    layer.attn.k = layers::Linear::load(a.pp("self").pp("key"), H, H, true);
+    layer.attn.v = layers::Linear::load(a.pp("self").pp("value"), H, H, true);
+    layer.attn.o = layers::Linear::load(a.pp("output").pp("dense"), H, H, true);
     layer.attn.scale = scale;
     layer.ln_attn = Norm::layer(a.pp("output").pp("LayerNorm"), H, eps);
     if (spec.cross_width > 0) {
       auto x = l.pp("crossattention");
-      layer.cross.q = load_linear(x.pp("self").pp("query"), H, H, true);
-      layer.cross.k = load_linear(x.pp("self").pp("key"), spec.cross_width, H, true);
-      layer.cross.v = load_linear(x.pp("self").pp("value"), spec.cross_width, H, true);
-      layer.cross.o = load_linear(x.pp("output").pp("dense"), H, H, true);
+      layer.cross.q = layers::Linear::load(x.pp("self").pp("query"), H, H, true);
+      layer.cross.k = layers::Linear::load(x.pp("self").pp("key"), spec.cross_width, H, true);
+      layer.cross.v = layers::Linear::load(x.pp("self").pp("value"), spec.cross_width, H, true);
+      layer.cross.o = layers::Linear::load(x.pp("output").pp("dense"), H, H, true);
       layer.cross.width = spec.cross_width;
       layer.cross.scale = scale;
       layer.ln_cross = Norm::layer(x.pp("output").pp("LayerNorm"), H, eps);
     }
-    layer.mlp.up = load_linear(l.pp("intermediate").pp("dense"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("output").pp("dense"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("intermediate").pp("dense"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("output").pp("dense"), I, H, true);
     layer.mlp.act = cfg.hidden_act;
     layer.ln_mlp = Norm::layer(l.pp("output").pp("LayerNorm"), H, eps);
     s.layers.push_back(std::move(layer));
   }
   const WeightLoader head = spec.roberta ? root.pp("lm_head") : root.pp("cls").pp("predictions");
   const WeightLoader transform = spec.roberta ? head : head.pp("transform");
-  s.head_dense = load_linear(transform.pp("dense"), H, H, true);
+  s.head_dense = layers::Linear::load(transform.pp("dense"), H, H, true);
   s.head_act = spec.roberta ? "gelu" : cfg.hidden_act;
   s.head_norm = Norm::layer(transform.pp(spec.roberta ? "layer_norm" : "LayerNorm"), H, eps);
   const bool tie = c.flag_or("tie_word_embeddings", true);

@@ -53,14 +53,14 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     layer.ln_mlp = Norm::layer(nan.pp("norm_2"), H, 1e-5, false);
     decoder::Attention& at = layer.attn;
     at.layout = decoder::QkvLayout::Concat;
-    at.qkv = decoder::load_linear(nan.pp("attn").pp("Wqkv"), H, (s.heads + 2 * s.kv_heads) * D, false);
-    at.o = decoder::load_linear(nan.pp("attn").pp("out_proj"), H, H, false);
+    at.qkv = layers::Linear::load(nan.pp("attn").pp("Wqkv"), H, (s.heads + 2 * s.kv_heads) * D, false);
+    at.o = layers::Linear::load(nan.pp("attn").pp("out_proj"), H, H, false);
     at.clip_qkv = clip;
     at.scale = 1.0f / std::sqrt(static_cast<float>(D));
 
     auto f = blk.pp("ffn");
     MoeBlock b;
-    b.router.gate = decoder::load_linear(f.pp("router").pp("layer"), H, E, false);
+    b.router.gate = layers::Linear::load(f.pp("router").pp("layer"), H, E, false);
     b.router.experts = E;
     b.router.top_k = K;
     b.router.norm_p = norm_p;

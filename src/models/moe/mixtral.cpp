@@ -18,7 +18,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   for (int64_t i = 0; i < L; ++i) {
     auto m = w.pp("layers").pp(i).pp("block_sparse_moe");
     MoeBlock b;
-    b.router.gate = decoder::load_linear(m.pp("gate"), H, E, false);
+    b.router.gate = layers::Linear::load(m.pp("gate"), H, E, false);
     b.router.experts = E;
     b.router.top_k = K;
     b.router.norm_p = 1.0f;

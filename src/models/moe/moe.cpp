@@ -213,9 +213,9 @@ void set_block(decoder::Layer& layer, MoeBlock block) {
 Expert load_expert(const WeightLoader& w, int64_t hidden, int64_t inter, const std::string& gate,
                    const std::string& up, const std::string& down) {
   Expert e;
-  e.gate = decoder::load_linear(w.pp(gate), hidden, inter, false);
-  e.up = decoder::load_linear(w.pp(up), hidden, inter, false);
-  e.down = decoder::load_linear(w.pp(down), inter, hidden, false);
+  e.gate = layers::Linear::load(w.pp(gate), hidden, inter, false);
+  e.up = layers::Linear::load(w.pp(up), hidden, inter, false);
+  e.down = layers::Linear::load(w.pp(down), inter, hidden, false);
   return e;
 }
 
@@ -242,10 +242,10 @@ decoder::Spec llama_style(const ModelConfig& c, const WeightLoader& root, const 
     layer.ln_attn = norm(l.pp("input_layernorm"), H);
     layer.ln_mlp = norm(l.pp("post_attention_layernorm"), H);
     decoder::Attention& at = layer.attn;
-    at.q = decoder::load_linear(a.pp("q_proj"), H, s.heads * D, o.qkv_bias);
-    at.k = decoder::load_linear(a.pp("k_proj"), H, s.kv_heads * D, o.qkv_bias);
-    at.v = decoder::load_linear(a.pp("v_proj"), H, s.kv_heads * D, o.qkv_bias);
-    at.o = decoder::load_linear(a.pp("o_proj"), s.heads * D, H, o.o_bias);
+    at.q = layers::Linear::load(a.pp("q_proj"), H, s.heads * D, o.qkv_bias);
+    at.k = layers::Linear::load(a.pp("k_proj"), H, s.kv_heads * D, o.qkv_bias);
+    at.v = layers::Linear::load(a.pp("v_proj"), H, s.kv_heads * D, o.qkv_bias);
+    at.o = layers::Linear::load(a.pp("o_proj"), s.heads * D, H, o.o_bias);
     if (o.qk_norm) {
       at.full_qk_norm = true;
       at.q_norm = Norm::rms(a.pp("q_norm"), s.heads * D, eps);

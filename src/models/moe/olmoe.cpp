@@ -21,7 +21,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   for (int64_t i = 0; i < L; ++i) {
     auto m = w.pp("layers").pp(i).pp("mlp");
     MoeBlock b;
-    b.router.gate = decoder::load_linear(m.pp("gate"), H, E, false);
+    b.router.gate = layers::Linear::load(m.pp("gate"), H, E, false);
     b.router.experts = E;
     b.router.top_k = K;
     b.router.norm_p = c.flag_or("norm_topk_prob", false) ? 1.0f : 0.0f;

@@ -28,9 +28,9 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
   WeightLoader w = root.base("model");
   auto dense = [&](const WeightLoader& m, int64_t inter) {
     decoder::Mlp d;
-    d.gate = decoder::load_linear(m.pp("gate_proj"), H, inter, false);
-    d.up = decoder::load_linear(m.pp("up_proj"), H, inter, false);
-    d.down = decoder::load_linear(m.pp("down_proj"), inter, H, false);
+    d.gate = layers::Linear::load(m.pp("gate_proj"), H, inter, false);
+    d.up = layers::Linear::load(m.pp("up_proj"), H, inter, false);
+    d.down = layers::Linear::load(m.pp("down_proj"), inter, H, false);
     d.act = act;
     return d;
   };
@@ -42,7 +42,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
       continue;
     }
     MoeBlock b;
-    b.router.gate = decoder::load_linear(m.pp("gate"), H, E, false);
+    b.router.gate = layers::Linear::load(m.pp("gate"), H, E, false);
     b.router.experts = E;
     b.router.top_k = K;
     b.router.norm_p = c.flag_or("norm_topk_prob", false) ? 1.0f : 0.0f;
@@ -50,7 +50,7 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
       b.experts.experts.push_back(load_expert(m.pp("experts").pp(e), H, MI, "gate_proj", "up_proj", "down_proj"));
     b.experts.act = act;
     b.shared = dense(m.pp("shared_expert"), c.dim("shared_expert_intermediate_size"));
-    b.shared_gate = decoder::load_linear(m.pp("shared_expert_gate"), H, 1, false);
+    b.shared_gate = layers::Linear::load(m.pp("shared_expert_gate"), H, 1, false);
     b.log = log;
     set_block(s.layers[i], std::move(b));
   }

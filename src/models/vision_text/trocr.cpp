@@ -10,7 +10,6 @@
 namespace ia::trocr {
 namespace {
 
-using decoder::load_linear;
 using decoder::Norm;
 
 std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, const std::string&) {
@@ -51,22 +50,22 @@ std::unique_ptr<Model> make(const ModelConfig& c, const WeightLoader& root, cons
     auto l = w.pp("layers").pp(i);
     decoder::Layer layer;
     auto a = l.pp("self_attn");
-    layer.attn.q = load_linear(a.pp("q_proj"), H, H, true);
-    layer.attn.k = load_linear(a.pp("k_proj"), H, H, true);
-    layer.attn.v = load_linear(a.pp("v_proj"), H, H, true);
-    layer.attn.o = load_linear(a.pp("out_proj"), H, H, true);
+    layer.attn.q = layers::Linear::load(a.pp("q_proj"), H, H, true);
+    layer.attn.k = layers::Linear::load(a.pp("k_proj"), H, H, true);
+    layer.attn.v = layers::Linear::load(a.pp("v_proj"), H, H, true);
+    layer.attn.o = layers::Linear::load(a.pp("out_proj"), H, H, true);
     layer.attn.scale = scale;
     layer.ln_attn = Norm::layer(l.pp("self_attn_layer_norm"), H, 1e-5);
     auto x = l.pp("encoder_attn");
-    layer.cross.q = load_linear(x.pp("q_proj"), H, H, true);
-    layer.cross.k = load_linear(x.pp("k_proj"), cross_width, H, true);
-    layer.cross.v = load_linear(x.pp("v_proj"), cross_width, H, true);
-    layer.cross.o = load_linear(x.pp("out_proj"), H, H, true);
+    layer.cross.q = layers::Linear::load(x.pp("q_proj"), H, H, true);
+    layer.cross.k = layers::Linear::load(x.pp("k_proj"), cross_width, H, true);
+    layer.cross.v = layers::Linear::load(x.pp("v_proj"), cross_width, H, true);
+    layer.cross.o = layers::Linear::load(x.pp("out_proj"), H, H, true);
     layer.cross.width = cross_width;
     layer.cross.scale = scale;
     layer.ln_cross = Norm::layer(l.pp("encoder_attn_layer_norm"), H, 1e-5);
-    layer.mlp.up = load_linear(l.pp("fc1"), H, I, true);
-    layer.mlp.down = load_linear(l.pp("fc2"), I, H, true);
+    layer.mlp.up = layers::Linear::load(l.pp("fc1"), H, I, true);
+    layer.mlp.down = layers::Linear::load(l.pp("fc2"), I, H, true);
     layer.mlp.act = act;
     layer.ln_mlp = Norm::layer(l.pp("final_layer_norm"), H, 1e-5);
     s.layers.push_back(std::move(layer));

@@ -43,7 +43,7 @@ TEST(Ops, LinearMatchesNaive) {
       Tensor wh = w.to(dt);
       auto out_h = ops::linear(x, wh, b).to_vector<float>();
       // bf16 GEMMs on oneDNN (M > 4) also round the activations to bf16, as torch's bf16 matmul does
-      const bool bf16_acts = dt == DType::BF16 && M > 4 && cpu::onednn_bf16_available();
+      const bool bf16_acts = dt == DType::BF16 && M > 4 && cpu::onednn_kernels().bf16;
       auto ref_h = ops::linear(bf16_acts ? x.to(DType::BF16).to(DType::F32) : x, wh.to(DType::F32), b).to_vector<float>();
       expect_close(out_h, ref_h, 1e-5f);
     }

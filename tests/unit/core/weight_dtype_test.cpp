@@ -1,6 +1,6 @@
 // Load-time weight dtypes (`--dtype`): per-row int8 quantization and its kernels against the dequantized f32
 // reference (GEMV 1..4 rows, GEMM, odd widths, bias), and real checkpoints loaded as int8 / bf16 / f16 against
-// their stored weights: bounded logit error, top-1 agreement reported and checked, unsupported models refused.
+// their stored weights: bounded logit error, top-1 agreement reported and checked, encoders included.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -52,6 +52,19 @@ TEST(Int8Weights, QuantizationIsSymmetricPerRowWithinHalfAStep) {
   EXPECT_THROW(ops::quantize_int8_rows(random({3}, 2)), Error);
 }
 
+// x with each row rounded to int8 steps of its own absmax / 127: what linear_w8a8 multiplies.
+Tensor quantize_rows(const Tensor& x) {
+  const int64_t M = x.dim(0), K = x.dim(1);
+  std::vector<float> v = x.to_vector<float>();
+  for (int64_t m = 0; m < M; ++m) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(v[m * K + k]));
+    const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (int64_t k = 0; k < K; ++k) v[m * K + k] = std::nearbyint(v[m * K + k] * (1.0f / s)) * s;
+  }
+  return Tensor::from_vector(v, x.shape());
+}
+
 TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
   for (int64_t M : {1, 2, 3, 4, 5, 17}) {
     for (int64_t K : {7, 16, 64, 77, 200}) {
@@ -63,6 +76,11 @@ TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
       ASSERT_EQ(got.shape(), want.shape());
       for (int64_t i = 0; i < got.numel(); ++i)
         EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4f * (1.0f + std::fabs(want.data<float>()[i])));
+      // W8A8 (oneDNN's int8 kernels where present, else the portable int32 loop): the product of the quantized rows
+      const Tensor got8 = ops::linear_w8a8(x, q, scale, b),
+                   want8 = ops::linear(quantize_rows(x), dequantize(q, scale), b);
+      for (int64_t i = 0; i < got8.numel(); ++i)
+        EXPECT_NEAR(got8.data<float>()[i], want8.data<float>()[i], 1e-4f * (1.0f + std::fabs(want8.data<float>()[i])));
     }
   }
   const auto [q, scale] = ops::quantize_int8_rows(random({4, 8}, 3));
@@ -73,9 +91,9 @@ TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
 
 std::string case_dir(const std::string& name) { return (fs::path(IA_TEST_DATA_DIR) / "conformance" / name).string(); }
 
-Tensor logits_of(const std::string& name, std::optional<DType> dtype) {
+Tensor logits_of(const std::string& name, std::optional<DType> dtype, bool w8a8 = false) {
   LoadOptions lo;
-  lo.weight_dtype = dtype;
+  if (dtype) lo.weight_format = WeightFormat{*dtype, w8a8};
   auto m = load_model(case_dir(name), lo);
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 90);
@@ -109,8 +127,11 @@ TEST(WeightDtypes, DecoderCheckpointsLoadAsInt8Bf16AndF16) {
     const auto [err16, top16] = compare(logits_of(name, DType::BF16), ref);
     const auto [errh, toph] = compare(logits_of(name, DType::F16), ref);
     const auto [err32, top32] = compare(logits_of(name, DType::F32), ref);
-    std::printf("%-8s int8: max rel err %.2e, top-1 %.1f%% | bf16: %.2e, %.1f%% | f16: %.2e, %.1f%%\n", name.c_str(),
-                err8, 100 * top8, err16, 100 * top16, errh, 100 * toph);
+    const auto [errq, topq] = compare(logits_of(name, DType::I8, true), ref);
+    std::printf("%-8s int8: max rel err %.2e, top-1 %.1f%% | bf16: %.2e, %.1f%% | f16: %.2e, %.1f%% | w8a8: %.2e, "
+                "%.1f%%\n", name.c_str(), err8, 100 * top8, err16, 100 * top16, errh, 100 * toph, errq, 100 * topq);
+    EXPECT_LT(errq, 0.08);
+    EXPECT_GE(topq, 0.8);
     EXPECT_EQ(err32, 0.0);
     EXPECT_LT(err8, 0.05);
     EXPECT_LT(err16, 0.02);
@@ -120,19 +141,60 @@ TEST(WeightDtypes, DecoderCheckpointsLoadAsInt8Bf16AndF16) {
   }
 }
 
-TEST(WeightDtypes, ModelsWithoutDecoderMatmulWeightsAreRefused) {
-  LoadOptions lo;
-  lo.weight_dtype = DType::I8;
-  try {
-    load_model(case_dir("bert"), lo);
-    ADD_FAILURE() << "bert loaded as int8";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
-    EXPECT_NE(std::string(e.what()).find("--dtype"), std::string::npos) << e.what();
+// Per-row int8 activations cost little accuracy: a [64, 768] x [768, 768] GEMM against the f32 one.
+TEST(Int8Weights, QuantizedActivationsStayCloseToF32) {
+  const int64_t M = 64, K = 768, N = 768;
+  const Tensor w = random({N, K}, 41, -0.05f, 0.05f), x = random({M, K}, 42, -2.0f, 2.0f);
+  const auto [q, scale] = ops::quantize_int8_rows(w);
+  const Tensor got = ops::linear_w8a8(x, q, scale), want = ops::linear(x, w);
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    err = std::max(err, std::fabs(double(got.data<float>()[i]) - want.data<float>()[i]));
+    ref = std::max(ref, std::fabs(double(want.data<float>()[i])));
   }
-  EXPECT_EQ(parse_weight_dtype("int8"), DType::I8);
-  EXPECT_EQ(parse_weight_dtype("bf16"), DType::BF16);
-  EXPECT_THROW(parse_weight_dtype("int4"), Error);
+  EXPECT_LT(err / ref, 0.02);
+}
+
+// The masked-LM logits of an encoder case's config with random weights (the cases hold base models, no heads).
+Tensor mlm_logits_of(const std::string& name, const std::string& hf_class, std::optional<DType> dtype,
+                     bool w8a8 = false) {
+  const ModelConfig cfg = ModelConfig::load(case_dir(name) + "/config.json");
+  WeightLoader w = WeightLoader::synthetic(7, Device::cpu());
+  if (dtype) w.set_weight_format(WeightFormat{*dtype, w8a8});
+  auto m = build_model(cfg, w, hf_class);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 90);
+  for (const auto& [n, t] : m->forward({{"input_ids", Tensor::from_vector(ids, {2, 12})}}, {}))
+    if (n == "logits") return t;
+  throw std::runtime_error("no logits");
+}
+
+TEST(WeightDtypes, EncodersLoadAsInt8AndBf16) {
+  for (const auto& [name, cls] : std::vector<std::pair<std::string, std::string>>{
+           {"bert", "BertForMaskedLM"}, {"roberta", "RobertaForMaskedLM"}, {"distilbert", "DistilBertForMaskedLM"}}) {
+    SCOPED_TRACE(name);
+    const Tensor ref = mlm_logits_of(name, cls, std::nullopt);
+    const auto [err8, top8] = compare(mlm_logits_of(name, cls, DType::I8), ref);
+    const auto [err16, top16] = compare(mlm_logits_of(name, cls, DType::BF16), ref);
+    const auto [errq, topq] = compare(mlm_logits_of(name, cls, DType::I8, true), ref);
+    std::printf("%-10s int8: max rel err %.2e, top-1 %.1f%% | bf16: %.2e, %.1f%% | w8a8: %.2e, %.1f%%\n",
+                name.c_str(), err8, 100 * top8, err16, 100 * top16, errq, 100 * topq);
+    EXPECT_LT(err8, 0.05);
+    EXPECT_LT(errq, 0.08);
+    EXPECT_GE(topq, 0.8);
+    EXPECT_LT(err16, 0.02);
+    EXPECT_GE(top8, 0.8);
+    EXPECT_GE(top16, 0.9);
+  }
+}
+
+TEST(WeightDtypes, ParsesTheDtypeNames) {
+  EXPECT_EQ(parse_weight_format("int8").dtype, DType::I8);
+  EXPECT_FALSE(parse_weight_format("int8").int8_activations);
+  EXPECT_TRUE(parse_weight_format("w8a8").int8_activations);
+  EXPECT_EQ(parse_weight_format("w8a8").name(), "w8a8");
+  EXPECT_EQ(parse_weight_format("bf16").dtype, DType::BF16);
+  EXPECT_THROW(parse_weight_format("int4"), Error);
 }
 
 }  // namespace

@@ -277,4 +277,14 @@ TEST(CudaThreadBodies, Int8DequantizationThenGemmMatchesTheCpuInt8Linear) {
   EXPECT_LT(rel_err(ref, got), 1e-5);
 }
 
+TEST(CudaThreadBodies, RowQuantizationThenInt8GemmMatchesTheCpuW8a8Linear) {
+  const int64_t M = 12, K = 96, N = 40;
+  const Tensor x = uniform({M, K}), bias = uniform({N});
+  auto [q, scale] = ops::quantize_int8_rows(uniform({N, K}, -0.5f, 0.5f));
+  const Tensor ref = ops::linear_w8a8(x, q, scale, bias);
+  Tensor xq = Tensor::zeros({M, K}, DType::F32);
+  grid(M, [&](int64_t row) { quantize_row_at(x.data<float>(), K, row, xq.data<float>()); });
+  EXPECT_LT(rel_err(ref, ops::linear_int8(xq, q, scale, bias)), 1e-6);
+}
+
 }  // namespace
