@@ -26,8 +26,8 @@ while [ $# -gt 0 ]; do
 done
 ia="$build/ipfs-accelerate"
 [ -x "$ia" ] || { echo "compare.sh: $ia not built" >&2; exit 1; }
-# Builds without load-time weight dtypes (--dtype) run only the rows that need none. Our --dtype applies to the
-# shared decoder's weights (the Llama rows); BERT runs in its stored fp32.
+# Builds without load-time weight dtypes (--dtype) run only the rows that need none. Our --dtype applies to every
+# linear layer: BERT rows in bf16 and w8a8 (int8 weights, activations quantized per row) beside fp32.
 has_dtype=0
 "$ia" bench --help 2>/dev/null | grep -q -- '--dtype' && has_dtype=1
 [ -f "$CHROOT/.peers-ready" ] || { echo "compare.sh: no peers chroot at $CHROOT (run bench/peers/make-chroot.sh)" >&2; exit 1; }
@@ -51,6 +51,11 @@ ckpt() {  # config name, dir, make-checkpoint flags...
     [ -f "$data/onnx/bert_opt_int8.onnx" ] || peer 2 export --ckpt "$data/bert-base" --out "$data/onnx"
     for t in $threads; do
       ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps"
+      if [ $has_dtype = 1 ]; then
+        for dt in bf16 w8a8; do
+          ours "ours $dt" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps" --dtype "$dt"
+        done
+      fi
       peer "$t" bert --backend ort --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
       peer "$t" bert --backend torch --ckpt "$data/bert-base" --threads "$t" --reps "$reps"
       peer "$t" bert --backend ort-int8 --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
@@ -61,7 +66,7 @@ ckpt() {  # config name, dir, make-checkpoint flags...
     ckpt gpt2-125m gpt2
     t=$(echo "$threads" | awk '{print $NF}')
     if [ $has_dtype = 1 ]; then
-      for dt in bf16 int8; do
+      for dt in bf16 int8 w8a8; do
         ours "ours $dt" "$t" bench-generate "$data/llama-1b-bf16" --dtype "$dt" --prompt-len 128 --gen 32 --reps 2
       done
     else

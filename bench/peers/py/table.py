@@ -16,8 +16,13 @@ def main(path):
                     "torch": "PyTorch fp32 (sdpa)"}[r["backend"]]
             bert.append((r["threads"], name, r["p50_ms"], r["p90_ms"], r["loadavg"], r.get("version", "")))
         elif "p50_ms" in r and "tag" in r:
+            acc = r.get("accuracy") or {}
+            note = ""
+            if acc.get("reference_max_abs"):
+                note = (f"vs fp32: max abs err {acc['max_abs_error']:.3g} ({100 * acc['max_abs_error'] / acc['reference_max_abs']:.2f}%"
+                        f" of max |ref|), mean {acc.get('mean_abs_error', 0):.2g}")
             bert.append((r["threads"], "ipfs-accelerate " + r["tag"].replace("ours ", ""), r["p50_ms"], r["p90_ms"],
-                         r.get("loadavg", "?"), r.get("int8_isa", "") if r.get("dtype") == "int8" else ""))
+                         r.get("loadavg", "?"), note))
     if bert:
         print("| threads | engine | p50 ms | p90 ms | p50 / ORT fp32 | load avg | note |")
         print("|---|---|---|---|---|---|---|")
