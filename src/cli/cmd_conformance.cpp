@@ -61,7 +61,10 @@ int run(const Args& a) {
       j["device_decision"] = choice.decision;
       std::cout << j.dump() << std::endl;
     } else {
-      fmt::print("{} ({} {}) on {}: {}\n", r.case_name, r.model_type, r.hf_class, r.device, r.status);
+      const bool measured = o.weight_format && r.status == "failed";  // --dtype: a figure, not a failure
+      fmt::print("{} ({} {}) on {}{}: {}\n", r.case_name, r.model_type, r.hf_class, r.device,
+                 o.weight_format ? ", weights " + o.weight_format->name() : std::string(),
+                 measured ? "measured (outside --atol/--rtol)" : r.status);
       if (choice.decision.value("fell_back", false)) fmt::print("  device: {}\n", choice.reason);
       if (r.status == "unsupported") {
         fmt::print("  unsupported: {}/{}\n", r.model_type, r.hf_class);

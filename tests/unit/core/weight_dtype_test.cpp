@@ -7,6 +7,11 @@
 #include <filesystem>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "../pipelines/pipeline_test_util.h"
 #include "models/model.h"
 #include "ops/ops.h"
 
@@ -186,6 +191,36 @@ TEST(WeightDtypes, EncodersLoadAsInt8AndBf16) {
     EXPECT_GE(top8, 0.8);
     EXPECT_GE(top16, 0.9);
   }
+}
+
+// `conformance --dtype`: every output's error against HF's fp32 references, top-1 of the teacher-forced logits, a
+// summary line; exit status 0 although the figures are outside the fp32 tolerances, non-zero for a bad --dtype.
+TEST(WeightDtypes, ConformanceReportsTheAccuracyOfAWeightFormat) {
+  const ia_test::CliResult r = ia_test::run_cli("conformance --json --dtype w8a8 " + case_dir("gpt2") + " " + case_dir("bert"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<nlohmann::json> recs;
+  while (std::getline(lines, line)) recs.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[0]["weight_dtype"], "w8a8");
+  bool logits_seen = false;
+  for (const auto& o : recs[0]["outputs"])
+    if (o["name"] == "logits") {
+      logits_seen = true;
+      EXPECT_GT(o["max_abs_err"].get<double>(), 1e-4);  // the weights really changed
+      EXPECT_LT(o["mean_abs_err"].get<double>(), 0.05);
+      EXPECT_EQ(o["top1_agreement"]["rows"], 14);
+    } else if (o["name"] == "generated_logits") {
+      EXPECT_FALSE(o.contains("top1_agreement"));  // follows the model's own tokens
+    }
+  EXPECT_TRUE(logits_seen);
+  const auto& sum = recs[2]["summary"];
+  EXPECT_EQ(sum["cases"], 2);
+  EXPECT_EQ(sum["errors"], 0);
+  EXPECT_EQ(sum["top1_rows"], 14);
+  EXPECT_GE(sum["top1_agree"].get<int>(), 12);
+  EXPECT_NE(ia_test::run_cli("conformance --dtype int4 " + case_dir("bert")).rc, 0);
 }
 
 TEST(WeightDtypes, ParsesTheDtypeNames) {
