@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "backends/cpu/onednn_matmul.h"
@@ -64,10 +66,11 @@ inline void half_row_dots(const uint16_t* wr, const float* xp, int64_t M, int64_
 }
 
 // AVX-512 forms of the decode GEMVs (16 weights widened per instruction, half the AVX2 uops per byte), chosen at
-// run time where the CPU has AVX-512F/BW; the AVX2 forms stay the default build target.
+// run time where the CPU has AVX-512F/BW (IA_AVX512=0 keeps the AVX2 forms, which stay the default build target).
 bool have_avx512() {
 #ifdef IA_HAVE_AVX2
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         std::string_view(std::getenv("IA_AVX512") ? std::getenv("IA_AVX512") : "") != "0";
   return ok;
 #else
   return false;
@@ -263,14 +266,26 @@ void int8_row_dots_512(const int8_t* wr, const float* xp, int64_t K, float* acc_
 }
 #endif
 
+// One weight row against MM input rows; 5..8 rows (batched decode) as 4 + the rest, the row's second pass from L1.
+template <int MM>
+inline void int8_dots(bool wide, const int8_t* wr, const float* xp, int64_t K, float* acc) {
+  if constexpr (MM > 4) {
+    int8_dots<4>(wide, wr, xp, K, acc);
+    int8_dots<MM - 4>(wide, wr, xp + 4 * K, K, acc + 4);
+  } else if (wide) {
+    int8_row_dots_512<MM>(wr, xp, K, acc);
+  } else {
+    int8_row_dots<MM>(wr, xp, K, acc);
+  }
+}
+
 template <int MM>
 void int8_gemv(const int8_t* wp, const float* xp, const float* sp, const float* bp, int64_t K, int64_t N, float* op) {
   parallel_for(0, N, std::max<int64_t>(16, 65536 / std::max<int64_t>(K, 1)), [&](int64_t n0, int64_t n1) {
     float acc[MM];
     const bool wide = have_avx512();
     for (int64_t n = n0; n < n1; ++n) {
-      if (wide) int8_row_dots_512<MM>(wp + n * K, xp, K, acc);
-      else int8_row_dots<MM>(wp + n * K, xp, K, acc);
+      int8_dots<MM>(wide, wp + n * K, xp, K, acc);
       for (int m = 0; m < MM; ++m) op[m * N + n] = acc[m] * sp[n] + (bp ? bp[n] : 0.0f);
     }
   });
@@ -284,11 +299,15 @@ void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   float* op = out.data<float>();
   if (M == 0 || N == 0) return;
-  switch (M) {  // GEMV: rows of int8 weights widened in registers, parallel over output features
+  switch (M) {  // GEMV (up to batched decode's 8 rows): int8 weights widened in registers, parallel over outputs
     case 1: return int8_gemv<1>(wp, xp, sp, bp, K, N, op);
     case 2: return int8_gemv<2>(wp, xp, sp, bp, K, N, op);
     case 3: return int8_gemv<3>(wp, xp, sp, bp, K, N, op);
     case 4: return int8_gemv<4>(wp, xp, sp, bp, K, N, op);
+    case 5: return int8_gemv<5>(wp, xp, sp, bp, K, N, op);
+    case 6: return int8_gemv<6>(wp, xp, sp, bp, K, N, op);
+    case 7: return int8_gemv<7>(wp, xp, sp, bp, K, N, op);
+    case 8: return int8_gemv<8>(wp, xp, sp, bp, K, N, op);
     default: break;
   }
   constexpr int64_t kBlock = 256;

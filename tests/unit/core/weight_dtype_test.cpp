@@ -71,7 +71,7 @@ Tensor quantize_rows(const Tensor& x) {
 }
 
 TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
-  for (int64_t M : {1, 2, 3, 4, 5, 17}) {
+  for (int64_t M : {1, 2, 3, 4, 5, 8, 17}) {
     for (int64_t K : {7, 16, 64, 77, 200}) {
       SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
       const int64_t N = 23;
