@@ -3,7 +3,8 @@
 # bench/peers/make-chroot.sh) on the same random-weight checkpoints, shapes and thread counts. Not part of CI:
 # a benchmark, run by hand on a quiet machine. Prints a markdown table with ratios and keeps every JSON record.
 #
-# Usage: bench/peers/compare.sh [--threads "1 2"] [--reps N] [--only bert|decode] [--build DIR]
+# Usage: bench/peers/compare.sh [--threads "1 2"] [--reps N] [--only bert|decode] [--shapes "1x128 8x128 1x512"]
+#                               [--build DIR]   (BERT shapes: batch x sequence; PyTorch runs the first one only)
 # Env:   PEERS_DATA (default /work/peers-data: checkpoints, ONNX files, results), CHROOT (default /work/peers-chroot)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +12,7 @@ repo=$(cd "$here/../.." && pwd)
 data=${PEERS_DATA:-/work/peers-data}
 export CHROOT=${CHROOT:-/work/peers-chroot}
 threads="1 2"
+shapes="1x128"
 reps=10
 only=""
 build="$repo/build"
@@ -19,8 +21,9 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --shapes) shapes=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,16 +52,25 @@ ckpt() {  # config name, dir, make-checkpoint flags...
   if [ -z "$only" ] || [ "$only" = bert ]; then
     ckpt bert-base-uncased bert-base --class BertModel
     [ -f "$data/onnx/bert_opt_int8.onnx" ] || peer 2 export --ckpt "$data/bert-base" --out "$data/onnx"
-    for t in $threads; do
-      ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps"
-      if [ $has_dtype = 1 ]; then
-        for dt in bf16 w8a8; do
-          ours "ours $dt" "$t" bench "$data/bert-base" --class BertModel --seq 128 --reps "$reps" --dtype "$dt"
+    first_shape=${shapes%% *}
+    for shape in $shapes; do
+      b=${shape%x*} sq=${shape#*x}
+      for t in $threads; do
+        ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --batch "$b" --seq "$sq" --reps "$reps"
+        if [ $has_dtype = 1 ]; then
+          for dt in bf16 w8a8; do
+            ours "ours $dt" "$t" bench "$data/bert-base" --class BertModel --batch "$b" --seq "$sq" --reps "$reps" \
+              --dtype "$dt"
+          done
+        fi
+        for be in ort ort-int8; do
+          peer "$t" bert --backend "$be" --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --batch "$b" \
+            --seq "$sq" --reps "$reps"
         done
-      fi
-      peer "$t" bert --backend ort --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
-      peer "$t" bert --backend torch --ckpt "$data/bert-base" --threads "$t" --reps "$reps"
-      peer "$t" bert --backend ort-int8 --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --reps "$reps"
+        if [ "$shape" = "$first_shape" ]; then
+          peer "$t" bert --backend torch --ckpt "$data/bert-base" --threads "$t" --batch "$b" --seq "$sq" --reps "$reps"
+        fi
+      done
     done
   fi
   if [ -z "$only" ] || [ "$only" = decode ]; then

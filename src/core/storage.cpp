@@ -1,6 +1,7 @@
 #include "core/storage.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,7 +33,16 @@ std::shared_ptr<Storage> cpu_allocate(int, size_t nbytes) {
   return std::make_shared<Storage>(p, nbytes, Device::cpu(), [](void* q) { std::free(q); });
 }
 
-const bool cpu_allocator_registered = (register_allocator(DeviceType::CPU, cpu_allocate), true);
+// Activations of a few MiB are allocated and freed per op: glibc would serve them with fresh mmaps (or trim the
+// heap after them), so every op would first-touch new pages. Keep blocks up to 64 MiB in the heap, and the heap
+// (up to 512 MiB of free top) mapped, as allocators of ML runtimes do with their arenas.
+bool tune_malloc() {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  return true;
+}
+
+const bool cpu_allocator_registered = (tune_malloc(), register_allocator(DeviceType::CPU, cpu_allocate), true);
 
 }  // namespace
 

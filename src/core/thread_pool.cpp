@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <cstdlib>
 #include <fstream>
@@ -15,7 +14,8 @@
 #include <utility>
 #include <vector>
 
-// OpenMP (libgomp, which FAISS and oneDNN bring) runs oneDNN's threads. Weak, so a binary without OpenMP links.
+// OpenMP (libgomp, which FAISS and oneDNN bring) runs the pool and oneDNN. Weak, so a binary without OpenMP
+// links (its parallel_for then runs serially).
 extern "C" void omp_set_num_threads(int) __attribute__((weak));
 
 namespace ia {
@@ -41,95 +41,49 @@ namespace {
 
 thread_local bool in_parallel_region = false;
 
+// The pool is OpenMP's team (libgomp, which oneDNN's kernels also run on), so the engine's kernels and oneDNN
+// share one set of threads instead of two sets spinning against each other on the same cores.
 class ThreadPool {
  public:
   explicit ThreadPool(int n) { resize(n); }
-  ~ThreadPool() { stop(); }
 
   int size() const { return size_.load(); }
 
-  // Waits for a run in progress (run_mutex_), so callers on other threads never see a half-built pool.
+  // Waits for a run in progress (run_mutex_).
   void resize(int n) {
     std::lock_guard<std::mutex> lock(run_mutex_);
-    stop();
-    stopping_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { loop(i); });
-    size_.store(static_cast<int>(workers_.size()) + 1);
+    size_.store(std::max(1, n));
   }
 
-  // Runs task(0 .. nchunks-1) on the workers and the calling thread. The first exception a chunk throws is
-  // rethrown here once every thread has left the task (the rest of the chunks are skipped), so `task` and what
-  // it refers to outlive every use.
+  // Runs task(0 .. nchunks-1) on a team of up to size() threads, the calling thread included. The first exception
+  // a chunk throws is rethrown here once every thread has left the task (the rest of the chunks are skipped).
+  // One run at a time: callers on other threads wait.
   void run(int nchunks, const std::function<void(int)>& task) {
-    std::unique_lock<std::mutex> lock(run_mutex_);
+    std::lock_guard<std::mutex> lock(run_mutex_);
+    std::atomic<int> next{0};
+    std::mutex m;
+    std::exception_ptr error;
+    const int team = std::min(size_.load(), nchunks);
+#pragma omp parallel num_threads(team)
     {
-      std::lock_guard<std::mutex> g(m_);
-      task_ = &task;
-      nchunks_ = nchunks;
-      next_.store(0);
-      error_ = nullptr;
-      pending_ = static_cast<int>(workers_.size());
-      ++generation_;
+      in_parallel_region = true;
+      for (int c = next.fetch_add(1); c < nchunks; c = next.fetch_add(1)) {
+        try {
+          task(c);
+        } catch (...) {
+          std::lock_guard<std::mutex> g(m);
+          if (!error) error = std::current_exception();
+          next.store(nchunks);  // no new chunks
+        }
+      }
+      in_parallel_region = false;
     }
-    cv_.notify_all();
-    work();
-    std::unique_lock<std::mutex> g(m_);
-    done_cv_.wait(g, [this] { return pending_ == 0; });
-    task_ = nullptr;
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    if (error) std::rethrow_exception(error);
   }
 
  private:
-  void work() {
-    in_parallel_region = true;
-    for (int c = next_.fetch_add(1); c < nchunks_; c = next_.fetch_add(1)) {
-      try {
-        (*task_)(c);
-      } catch (...) {
-        std::lock_guard<std::mutex> g(m_);
-        if (!error_) error_ = std::current_exception();
-        next_.store(nchunks_);  // no new chunks
-      }
-    }
-    in_parallel_region = false;
-  }
-
-  void loop(int) {
-    uint64_t seen = 0;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> g(m_);
-        cv_.wait(g, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
-      }
-      work();
-      std::lock_guard<std::mutex> g(m_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
-  }
-
-  void stop() {
-    {
-      std::lock_guard<std::mutex> g(m_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
-    workers_.clear();
-  }
-
-  std::vector<std::thread> workers_;
-  std::mutex m_, run_mutex_;
-  std::condition_variable cv_, done_cv_;
-  const std::function<void(int)>* task_ = nullptr;
-  int nchunks_ = 0;
-  std::atomic<int> next_{0};
-  int pending_ = 0;
-  std::exception_ptr error_;  // the first chunk's exception of the current run (guarded by m_)
+  std::mutex run_mutex_;
   std::atomic<int> size_{1};
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
 };
 
 int default_threads() {

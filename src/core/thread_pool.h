@@ -1,4 +1,5 @@
-// The engine's one thread pool. Size: set_num_threads(), else IA_NUM_THREADS, else physical cores.
+// The engine's one thread pool (OpenMP's team, shared with oneDNN). Size: set_num_threads(), else
+// IA_NUM_THREADS, else physical cores.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -11,26 +11,29 @@ def main(path):
             print(f"machine: {r['cpu']}, {r['cores']} cores, flags: {r['flags'].strip()}, load at start {r['loadavg']}\n")
     bert = []
     for r in recs:
+        shape = f"{r.get('batch', 1)}x{r.get('seq', 128)}"
         if r.get("what") == "bert":
             name = {"ort": "ONNX Runtime fp32 (optimized graph)", "ort-int8": "ONNX Runtime int8 (quantize_dynamic)",
                     "torch": "PyTorch fp32 (sdpa)"}[r["backend"]]
-            bert.append((r["threads"], name, r["p50_ms"], r["p90_ms"], r["loadavg"], r.get("version", "")))
+            bert.append((shape, r["threads"], name, r["p50_ms"], r["p90_ms"], r["loadavg"], r.get("version", "")))
         elif "p50_ms" in r and "tag" in r:
-            acc = r.get("accuracy") or {}
+            acc = r.get("accuracy_vs_stored") or {}
             note = ""
             if acc.get("reference_max_abs"):
-                note = (f"vs fp32: max abs err {acc['max_abs_error']:.3g} ({100 * acc['max_abs_error'] / acc['reference_max_abs']:.2f}%"
-                        f" of max |ref|), mean {acc.get('mean_abs_error', 0):.2g}")
-            bert.append((r["threads"], "ipfs-accelerate " + r["tag"].replace("ours ", ""), r["p50_ms"], r["p90_ms"],
-                         r.get("loadavg", "?"), note))
+                rel = 100 * acc["max_abs_error"] / acc["reference_max_abs"]
+                note = f"vs fp32: max abs err {acc['max_abs_error']:.3g} ({rel:.2f}% of max |ref|)"
+            bert.append((shape, r["threads"], "ipfs-accelerate " + r["tag"].replace("ours ", ""), r["p50_ms"],
+                         r["p90_ms"], r.get("loadavg", "?"), note))
     if bert:
-        print("| threads | engine | p50 ms | p90 ms | p50 / ORT fp32 | load avg | note |")
-        print("|---|---|---|---|---|---|---|")
-        for t in sorted({b[0] for b in bert}):
-            ort = [b[2] for b in bert if b[0] == t and b[1].startswith("ONNX Runtime fp32")]
-            for b in [b for b in bert if b[0] == t]:
-                ratio = f"{b[2] / ort[0]:.2f}" if ort else "-"
-                print(f"| {t} | {b[1]} | {b[2]:.1f} | {b[3]:.1f} | {ratio} | {b[4]} | {b[5]} |")
+        print("| batch x seq | threads | engine | p50 ms | p90 ms | p50 / ORT fp32 | load avg | note |")
+        print("|---|---|---|---|---|---|---|---|")
+        for shape in dict.fromkeys(b[0] for b in bert):
+            for t in sorted({b[1] for b in bert if b[0] == shape}):
+                rows = [b for b in bert if b[0] == shape and b[1] == t]
+                ort = [b[3] for b in rows if b[2].startswith("ONNX Runtime fp32")]
+                for b in rows:
+                    ratio = f"{b[3] / ort[0]:.2f}" if ort else "-"
+                    print(f"| {shape} | {t} | {b[2]} | {b[3]:.1f} | {b[4]:.1f} | {ratio} | {b[5]} | {b[6]} |")
         print()
     dec = []
     for r in recs:

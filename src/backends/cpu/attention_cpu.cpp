@@ -1,4 +1,8 @@
-// CPU kernel: fused scaled-dot-product attention (masks, causal, sliding window, GQA, bias, softcap).
+// CPU kernel: fused scaled-dot-product attention (masks, causal, sliding window, GQA, bias, softcap). Work is split
+// into (batch, head, block of up to 16 queries); each block packs its queries, the head's keys transposed and its
+// values into contiguous scratch, computes the block's scores with a register-blocked 4-rows x 16-keys kernel,
+// applies masks / bias / softcap and a vectorized softmax, then multiplies by V with a 4-rows x 16-features kernel.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -9,6 +13,100 @@
 
 namespace ia::cpu {
 namespace {
+
+constexpr int64_t kQueryBlock = 16;
+
+// s[r, j] = scale * sum_d q[r, d] * kt[d, j] for NR rows (q [NR, D] row stride D, kt [D, Sk], s row stride Sk).
+template <int NR>
+void scores_rows(const float* q, const float* kt, int64_t D, int64_t Sk, float scale, float* s) {
+  int64_t j = 0;
+#ifdef IA_HAVE_AVX2
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (; j + 16 <= Sk; j += 16) {
+    __m256 acc[NR][2];
+    for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; ++d) {
+      const __m256 k0 = _mm256_loadu_ps(kt + d * Sk + j), k1 = _mm256_loadu_ps(kt + d * Sk + j + 8);
+      for (int r = 0; r < NR; ++r) {
+        const __m256 qv = _mm256_broadcast_ss(q + r * D + d);
+        acc[r][0] = _mm256_fmadd_ps(qv, k0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(qv, k1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < NR; ++r) {
+      _mm256_storeu_ps(s + r * Sk + j, _mm256_mul_ps(acc[r][0], sc));
+      _mm256_storeu_ps(s + r * Sk + j + 8, _mm256_mul_ps(acc[r][1], sc));
+    }
+  }
+#endif
+  for (; j < Sk; ++j)
+    for (int r = 0; r < NR; ++r) {
+      float a = 0.0f;
+      for (int64_t d = 0; d < D; ++d) a += q[r * D + d] * kt[d * Sk + j];
+      s[r * Sk + j] = scale * a;
+    }
+}
+
+// o[r, :Dv] = sum_j p[r, j] * v[j, :Dv] for NR rows (p row stride Sk, v [Sk, Dv], o row stride ldo).
+template <int NR>
+void weighted_values(const float* p, const float* v, int64_t Sk, int64_t Dv, float* o, int64_t ldo) {
+  int64_t d = 0;
+#ifdef IA_HAVE_AVX2
+  for (; d + 16 <= Dv; d += 16) {
+    __m256 acc[NR][2];
+    for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < Sk; ++j) {
+      const __m256 v0 = _mm256_loadu_ps(v + j * Dv + d), v1 = _mm256_loadu_ps(v + j * Dv + d + 8);
+      for (int r = 0; r < NR; ++r) {
+        const __m256 pv = _mm256_broadcast_ss(p + r * Sk + j);
+        acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(pv, v1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < NR; ++r) {
+      _mm256_storeu_ps(o + r * ldo + d, acc[r][0]);
+      _mm256_storeu_ps(o + r * ldo + d + 8, acc[r][1]);
+    }
+  }
+#endif
+  for (; d < Dv; ++d)
+    for (int r = 0; r < NR; ++r) {
+      float a = 0.0f;
+      for (int64_t j = 0; j < Sk; ++j) a += p[r * Sk + j] * v[j * Dv + d];
+      o[r * ldo + d] = a;
+    }
+}
+
+// Row r of a block of NR at once, then the rest (NR = 4, 2, 1).
+template <typename F4, typename F2, typename F1>
+void by_rows(int64_t rows, F4 f4, F2 f2, F1 f1) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) f4(r);
+  for (; r + 2 <= rows; r += 2) f2(r);
+  for (; r < rows; ++r) f1(r);
+}
+
+// exp(s - mx) over one score row in place for the visible entries (0 elsewhere); returns their sum.
+double exp_row(float* s, const uint8_t* visible, int64_t n, float mx) {
+  int64_t j = 0;
+  double sum = 0.0;
+#ifdef IA_HAVE_AVX2
+  const __m256 m = _mm256_set1_ps(mx);
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+    _mm256_storeu_ps(s + j, e);
+  }
+  for (int64_t t = 0; t < j; ++t) {
+    if (!visible[t]) s[t] = 0.0f;
+    sum += s[t];
+  }
+#endif
+  for (; j < n; ++j) {
+    s[j] = visible[j] ? std::exp(s[j] - mx) : 0.0f;
+    sum += s[j];
+  }
+  return sum;
+}
 
 void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args, Tensor& out) {
   const int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), D = q.dim(3);
@@ -42,53 +140,68 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     bsh = bshape[1] == 1 ? 0 : bshape[2] * Sk;
     bsb = bshape[0] == 1 ? 0 : bshape[1] * bshape[2] * Sk;
   }
+  if (Sk == 0) {  // nothing to attend to: zeros
+    std::fill(op, op + B * Sq * Hq * Dv, 0.0f);
+    return;
+  }
 
-  const int64_t total = B * Hq * Sq;
-  parallel_for(0, total, std::max<int64_t>(1, 4096 / std::max<int64_t>(Sk, 1)), [&](int64_t lo, int64_t hi) {
-    std::vector<float> scores(Sk);
-    std::vector<uint8_t> visible(Sk);
-    for (int64_t idx = lo; idx < hi; ++idx) {
-      const int64_t i = idx % Sq;
-      const int64_t h = (idx / Sq) % Hq;
-      const int64_t b = idx / (Sq * Hq);
-      const int64_t kh = h / group;
-      const float* qrow = qp + b * qs[0] + h * qs[1] + i * qs[2];
-      const float* kbase = kp + b * ks[0] + kh * ks[1];
-      const float* vbase = vp + b * vs[0] + kh * vs[1];
-      const int64_t pos = i + args.q_offset;
-      const bool query_ok = querymask.empty() || querymask[b * Sq + i];
-      int64_t nvis = 0;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < Sk; ++j) {
-        bool vis = query_ok && (keymask.empty() || keymask[b * Sk + j]);
-        if (args.causal && j > pos) vis = false;
-        if (args.sliding_window > 0 && pos - j >= args.sliding_window) vis = false;
-        visible[j] = vis;
-        float s = args.scale * dot(qrow, kbase + j * ks[2], D);
-        if (bias) s += bias[b * bsb + h * bsh + i * bsq + j];
-        if (args.softcap > 0.0f) s = args.softcap * std::tanh(s / args.softcap);
-        scores[j] = s;
-        if (vis) {
-          ++nvis;
-          mx = std::max(mx, s);
+  const int64_t qblocks = (Sq + kQueryBlock - 1) / kQueryBlock;
+  const int64_t tasks = B * Hq * qblocks;
+  // Tasks run in (batch, head, block) order, so a chunk's consecutive blocks share a head and pack it once.
+  parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> qb(static_cast<size_t>(kQueryBlock * D)), kt(static_cast<size_t>(D * Sk)),
+        vb(static_cast<size_t>(Sk * Dv)), sc(static_cast<size_t>(kQueryBlock * Sk));
+    std::vector<uint8_t> visible(static_cast<size_t>(Sk));
+    int64_t packed_b = -1, packed_kh = -1;
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t blk = t % qblocks, h = (t / qblocks) % Hq, b = t / (qblocks * Hq);
+      const int64_t kh = h / group, i0 = blk * kQueryBlock, rows = std::min(kQueryBlock, Sq - i0);
+      if (b != packed_b || kh != packed_kh) {  // the head's keys transposed [D, Sk] and values [Sk, Dv]
+        const float* kbase = kp + b * ks[0] + kh * ks[1];
+        const float* vbase = vp + b * vs[0] + kh * vs[1];
+        for (int64_t j = 0; j < Sk; ++j) {
+          for (int64_t d = 0; d < D; ++d) kt[d * Sk + j] = kbase[j * ks[2] + d * ks[3]];
+          for (int64_t d = 0; d < Dv; ++d) vb[j * Dv + d] = vbase[j * vs[2] + d * vs[3]];
         }
+        packed_b = b, packed_kh = kh;
       }
-      float* orow = op + ((b * Sq + i) * Hq + h) * Dv;
-      for (int64_t d = 0; d < Dv; ++d) orow[d] = 0.0f;
-      if (nvis == 0) {  // HF eager: every score gets the same huge negative mask -> uniform weights
-        const float w = 1.0f / static_cast<float>(Sk);
-        for (int64_t j = 0; j < Sk; ++j) axpy(w, vbase + j * vs[2], orow, Dv);
-        continue;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t d = 0; d < D; ++d) qb[r * D + d] = qp[b * qs[0] + h * qs[1] + (i0 + r) * qs[2] + d * qs[3]];
+      by_rows(
+          rows, [&](int64_t r) { scores_rows<4>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); },
+          [&](int64_t r) { scores_rows<2>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); },
+          [&](int64_t r) { scores_rows<1>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); });
+      for (int64_t r = 0; r < rows; ++r) {  // masks, bias, softcap, softmax
+        const int64_t i = i0 + r, pos = i + args.q_offset;
+        float* s = sc.data() + r * Sk;
+        const bool query_ok = querymask.empty() || querymask[b * Sq + i];
+        int64_t nvis = 0;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < Sk; ++j) {
+          bool vis = query_ok && (keymask.empty() || keymask[b * Sk + j]);
+          if (args.causal && j > pos) vis = false;
+          if (args.sliding_window > 0 && pos - j >= args.sliding_window) vis = false;
+          visible[j] = vis;
+          if (bias) s[j] += bias[b * bsb + h * bsh + i * bsq + j];
+          if (args.softcap > 0.0f) s[j] = args.softcap * std::tanh(s[j] / args.softcap);
+          if (vis) {
+            ++nvis;
+            mx = std::max(mx, s[j]);
+          }
+        }
+        if (nvis == 0) {  // HF eager: every score gets the same huge negative mask -> uniform weights
+          std::fill(s, s + Sk, 1.0f / static_cast<float>(Sk));
+          continue;
+        }
+        const float inv = static_cast<float>(1.0 / exp_row(s, visible.data(), Sk, mx));
+        for (int64_t j = 0; j < Sk; ++j) s[j] *= inv;
       }
-      double sum = 0.0;
-      for (int64_t j = 0; j < Sk; ++j) {
-        const float e = visible[j] ? std::exp(scores[j] - mx) : 0.0f;
-        scores[j] = e;
-        sum += e;
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < Sk; ++j)
-        if (scores[j] != 0.0f) axpy(scores[j] * inv, vbase + j * vs[2], orow, Dv);
+      float* orow = op + ((b * Sq + i0) * Hq + h) * Dv;
+      const int64_t ldo = Hq * Dv;
+      by_rows(
+          rows, [&](int64_t r) { weighted_values<4>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
+          [&](int64_t r) { weighted_values<2>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
+          [&](int64_t r) { weighted_values<1>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); });
     }
   });
 }

@@ -329,6 +329,33 @@ void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   }
 }
 
+// One row of x to int8 steps of its absmax / 127, rounded half to even; returns the step (the row's scale).
+float quantize_row(const float* r, int64_t K, int8_t* q) {
+  int64_t k = 0;
+  float amax = 0.0f;
+#ifdef IA_HAVE_AVX2
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 vmax = _mm256_setzero_ps();
+  for (; k + 8 <= K; k += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(r + k)));
+  amax = hmax256(vmax);
+#endif
+  for (; k < K; ++k) amax = std::max(amax, std::fabs(r[k]));
+  const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+  k = 0;
+#ifdef IA_HAVE_AVX2
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (; k + 16 <= K; k += 16) {  // cvtps rounds half to even (MXCSR default), as nearbyint below
+    const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(r + k), vinv));
+    const __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(r + k + 8), vinv));
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);  // 16 x i16 in order
+    const __m128i p = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), p);
+  }
+#endif
+  for (; k < K; ++k) q[k] = static_cast<int8_t>(std::nearbyint(r[k] * inv));
+  return s;
+}
+
 // W8A8: rows of x quantized to int8 (scale absmax / 127, round half to even), int8 x int8 -> int32 products on
 // oneDNN's VNNI / AMX kernels where it has them (else a portable int32 loop), rescaled by both scales.
 void linear_w8a8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
@@ -342,14 +369,7 @@ void linear_w8a8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   std::vector<int8_t> xq(static_cast<size_t>(M * K));
   std::vector<float> xs(static_cast<size_t>(M));
   parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)), [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) {
-      const float* r = xp + m * K;
-      float amax = 0.0f;
-      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(r[k]));
-      const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
-      xs[m] = s;
-      for (int64_t k = 0; k < K; ++k) xq[m * K + k] = static_cast<int8_t>(std::nearbyint(r[k] * inv));
-    }
+    for (int64_t m = m0; m < m1; ++m) xs[m] = quantize_row(xp + m * K, K, xq.data() + m * K);
   });
   std::vector<int32_t> acc(static_cast<size_t>(M * N));
   if (onednn_kernels().s8) {
