@@ -101,7 +101,7 @@ ThreadPool& pool() {
   static ThreadPool p([] {
     std::lock_guard<std::mutex> g(pool_mutex);
     if (configured_threads == 0) configured_threads = default_threads();
-    openblas_set_num_threads(configured_threads);
+    openblas_set_num_threads(1);  // BLAS calls are split over the pool (backends/cpu/blas.h)
     if (omp_set_num_threads) omp_set_num_threads(configured_threads);
     return configured_threads;
   }());
@@ -119,7 +119,7 @@ void set_num_threads(int n) {
     configured_threads = n;
   }
   pool().resize(n);
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);
   if (omp_set_num_threads) omp_set_num_threads(n);
 }
 

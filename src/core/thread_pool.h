@@ -8,7 +8,7 @@ namespace ia {
 
 int physical_core_count();
 int num_threads();
-void set_num_threads(int n);  // also sets the thread counts of OpenBLAS and of OpenMP (oneDNN)
+void set_num_threads(int n);  // also sizes OpenMP (oneDNN); OpenBLAS runs single-threaded inside the pool
 
 // Splits [begin, end) into contiguous chunks of at least `grain` items and runs fn(lo, hi) on the pool;
 // the calling thread takes part. Nested calls run serially.

@@ -1,10 +1,10 @@
 // CPU kernel: 2-D convolution. Depthwise-style groups (one input channel per group) run a direct loop
 // parallel over output planes; everything else is im2col (parallel over rows) + OpenBLAS sgemm per group.
-#include <cblas.h>
 
 #include <cstring>
 #include <vector>
 
+#include "backends/cpu/blas.h"
 #include "core/thread_pool.h"
 #include "ops/conv.h"
 
@@ -97,8 +97,7 @@ void conv2d_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv
       float* dst = op + (n * O + g * Og) * P;
       if (bp)
         for (int64_t o = 0; o < Og; ++o) std::fill(dst + o * P, dst + (o + 1) * P, bp[g * Og + o]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Og, P, K, 1.0f, wp + g * Og * K, K, colp, P,
-                  bp ? 1.0f : 0.0f, dst, P);
+      sgemm(false, false, Og, P, K, 1.0f, wp + g * Og * K, K, colp, P, bp ? 1.0f : 0.0f, dst, P);
     }
   }
 }

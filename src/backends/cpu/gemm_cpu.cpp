@@ -1,4 +1,4 @@
-// CPU kernels: linear (x @ W^T + b) and batched matmul, on OpenBLAS sgemm/sgemv. f16/bf16 weights are
+// CPU kernels: linear (x @ W^T + b) and batched matmul, on OpenBLAS sgemm/sgemv split over the pool (blas.h). f16/bf16 weights are
 // widened to f32 (row blocks for GEMM, on the fly for GEMV); weight-only int8 rows are dequantized the same way.
 // GEMMs (M > 4) run on oneDNN instead where it has a native kernel for the weight dtype (onednn_matmul.h).
 #include <cblas.h>
@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/onednn_matmul.h"
 #include "backends/cpu/vec_math.h"
 #include "core/thread_pool.h"
@@ -32,6 +33,25 @@ void widen_rows(const Tensor& w, int64_t r0, int64_t r1, float* dst) {
 #endif
     for (; i < n; ++i) dst[i] = f16_to_f32(h[i]);
   }
+}
+
+// GEMMs on weights stored in another dtype: blocks of 128 weight rows widened to f32 by widen(r0, r1, dst) into a
+// per-chunk scratch and multiplied there by a single-threaded sgemm, the blocks spread over the pool.
+template <typename Widen>
+void widened_gemm(const float* xp, int64_t M, int64_t K, int64_t N, const float* bp, float* op, Widen widen) {
+  constexpr int64_t kRows = 128;
+  parallel_for(0, (N + kRows - 1) / kRows, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> wb(static_cast<size_t>(kRows * K));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * kRows, nb = std::min(kRows, N - n0);
+      widen(n0, n0 + nb, wb.data());
+      if (bp)
+        for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N + n0, bp + n0, nb * sizeof(float));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nb),
+                  static_cast<int>(K), 1.0f, xp, static_cast<int>(K), wb.data(), static_cast<int>(K),
+                  bp ? 1.0f : 0.0f, op + n0, static_cast<int>(N));
+    }
+  });
 }
 
 // Decode-time GEMV for 16-bit weights: each weight row is read once, widened in registers and dotted with up to
@@ -149,7 +169,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     const float* wp = w.data<float>();
     if (M == 1) {
       if (bp) std::memcpy(op, bp, N * sizeof(float));
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, wp, K, xp, 1, bp ? 1.0f : 0.0f, op, 1);
+      sgemv(N, K, wp, xp, bp ? 1.0f : 0.0f, op);
       return;
     }
     if (M > 4 && onednn_kernels().f32) {  // AVX-512 brgemm
@@ -158,7 +178,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     }
     if (bp)
       for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N, bp, N * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, xp, K, wp, K, bp ? 1.0f : 0.0f, op, N);
+    sgemm(false, true, M, N, K, 1.0f, xp, K, wp, K, bp ? 1.0f : 0.0f, op, N);
     return;
   }
   IA_CHECK(w.dtype() == DType::F16 || w.dtype() == DType::BF16, ErrorKind::Unsupported,
@@ -171,16 +191,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     onednn_linear(x, w, bp, out);
     return;
   }
-  constexpr int64_t kBlock = 256;
-  std::vector<float> wb(static_cast<size_t>(std::min(N, kBlock) * K));
-  for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
-    const int64_t nb = std::min(kBlock, N - n0);
-    widen_rows(w, n0, n0 + nb, wb.data());
-    if (bp)
-      for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N + n0, bp + n0, nb * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, K, 1.0f, xp, K, wb.data(), K, bp ? 1.0f : 0.0f,
-                op + n0, N);
-  }
+  widened_gemm(xp, M, K, N, bp, op, [&](int64_t r0, int64_t r1, float* dst) { widen_rows(w, r0, r1, dst); });
 }
 
 // Decode-time GEMV for int8 weights: each row is read once (1 byte per weight), widened to f32 in registers and
@@ -291,6 +302,22 @@ void int8_gemv(const int8_t* wp, const float* xp, const float* sp, const float* 
   });
 }
 
+// GEMV (up to batched decode's 8 rows): int8 weights widened in registers, parallel over outputs. False for M > 8.
+bool int8_gemv_rows(int64_t M, const int8_t* wp, const float* xp, const float* sp, const float* bp, int64_t K,
+                    int64_t N, float* op) {
+  switch (M) {
+    case 1: int8_gemv<1>(wp, xp, sp, bp, K, N, op); return true;
+    case 2: int8_gemv<2>(wp, xp, sp, bp, K, N, op); return true;
+    case 3: int8_gemv<3>(wp, xp, sp, bp, K, N, op); return true;
+    case 4: int8_gemv<4>(wp, xp, sp, bp, K, N, op); return true;
+    case 5: int8_gemv<5>(wp, xp, sp, bp, K, N, op); return true;
+    case 6: int8_gemv<6>(wp, xp, sp, bp, K, N, op); return true;
+    case 7: int8_gemv<7>(wp, xp, sp, bp, K, N, op); return true;
+    case 8: int8_gemv<8>(wp, xp, sp, bp, K, N, op); return true;
+    default: return false;
+  }
+}
+
 void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
   const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
   const float* xp = x.data<float>();
@@ -299,34 +326,15 @@ void linear_int8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   float* op = out.data<float>();
   if (M == 0 || N == 0) return;
-  switch (M) {  // GEMV (up to batched decode's 8 rows): int8 weights widened in registers, parallel over outputs
-    case 1: return int8_gemv<1>(wp, xp, sp, bp, K, N, op);
-    case 2: return int8_gemv<2>(wp, xp, sp, bp, K, N, op);
-    case 3: return int8_gemv<3>(wp, xp, sp, bp, K, N, op);
-    case 4: return int8_gemv<4>(wp, xp, sp, bp, K, N, op);
-    case 5: return int8_gemv<5>(wp, xp, sp, bp, K, N, op);
-    case 6: return int8_gemv<6>(wp, xp, sp, bp, K, N, op);
-    case 7: return int8_gemv<7>(wp, xp, sp, bp, K, N, op);
-    case 8: return int8_gemv<8>(wp, xp, sp, bp, K, N, op);
-    default: break;
-  }
-  constexpr int64_t kBlock = 256;
-  std::vector<float> wb(static_cast<size_t>(std::min(N, kBlock) * K));
-  for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
-    const int64_t nb = std::min(kBlock, N - n0);
-    parallel_for(0, nb, 8, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int8_t* q = wp + (n0 + r) * K;
-        float* d = wb.data() + r * K;
-        const float s = sp[n0 + r];
-        for (int64_t k = 0; k < K; ++k) d[k] = static_cast<float>(q[k]) * s;
-      }
-    });
-    if (bp)
-      for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N + n0, bp + n0, nb * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, K, 1.0f, xp, K, wb.data(), K, bp ? 1.0f : 0.0f,
-                op + n0, N);
-  }
+  if (int8_gemv_rows(M, wp, xp, sp, bp, K, N, op)) return;
+  widened_gemm(xp, M, K, N, bp, op, [&](int64_t r0, int64_t r1, float* dst) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int8_t* q = wp + r * K;
+      float* d = dst + (r - r0) * K;
+      const float s = sp[r];
+      for (int64_t k = 0; k < K; ++k) d[k] = static_cast<float>(q[k]) * s;
+    }
+  });
 }
 
 // One row of x to int8 steps of its absmax / 127, rounded half to even; returns the step (the row's scale).
@@ -357,7 +365,8 @@ float quantize_row(const float* r, int64_t K, int8_t* q) {
 }
 
 // W8A8: rows of x quantized to int8 (scale absmax / 127, round half to even), int8 x int8 -> int32 products on
-// oneDNN's VNNI / AMX kernels where it has them (else a portable int32 loop), rescaled by both scales.
+// oneDNN's VNNI / AMX kernels where it has them (else a portable int32 loop), rescaled by both scales; up to 8
+// rows (decode) run the bandwidth-bound int8 GEMV on the quantized rows instead.
 void linear_w8a8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& bias, Tensor& out) {
   const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
   const float* xp = x.data<float>();
@@ -371,6 +380,13 @@ void linear_w8a8_cpu(const Tensor& x, const Tensor& w, const Tensor& scale, cons
   parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)), [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) xs[m] = quantize_row(xp + m * K, K, xq.data() + m * K);
   });
+  if (M <= 8) {  // decode: the int8 GEMV on the rows' int8 steps (equal to the int32 sums within f32 rounding)
+    std::vector<float> xf(static_cast<size_t>(M * K));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) xf[m * K + k] = static_cast<float>(xq[m * K + k]) * xs[m];
+    int8_gemv_rows(M, wp, xf.data(), sp, bp, K, N, op);
+    return;
+  }
   std::vector<int32_t> acc(static_cast<size_t>(M * N));
   if (onednn_kernels().s8) {
     onednn_gemm_s8(xq.data(), M, K, w, acc.data());
@@ -399,9 +415,12 @@ void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, f
   float* cp = c.data<float>();
   const int64_t as = a.dim(1) * a.dim(2), bs = b.dim(0) == 1 ? 0 : b.dim(1) * b.dim(2);
   const int lda = static_cast<int>(a.dim(2)), ldb = static_cast<int>(b.dim(2));
-  for (int64_t i = 0; i < B; ++i)
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                ap + i * as, lda, bp + i * bs, ldb, 0.0f, cp + i * M * N, N);
+  if (B == 1) return sgemm(ta, tb, M, N, K, alpha, ap, lda, bp, ldb, 0.0f, cp, N);
+  parallel_for(0, B, 1, [&](int64_t i0, int64_t i1) {  // one single-threaded GEMM per batch entry
+    for (int64_t i = i0; i < i1; ++i)
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                  ap + i * as, lda, bp + i * bs, ldb, 0.0f, cp + i * M * N, N);
+  });
 }
 
 }  // namespace
