@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 OUT="${BUILD_DIR:-build-tsan-pool}"
 mkdir -p "$OUT"
 CXX="${CXX:-clang++-14}"
-"$CXX" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Isrc $(pkg-config --cflags openblas) \
+"$CXX" -std=c++20 -O1 -g -fsanitize=thread -fopenmp -fno-omit-frame-pointer -Isrc $(pkg-config --cflags openblas) \
   src/core/thread_pool.cpp tests/unit/core/thread_pool_test.cpp -o "$OUT/thread_pool_tsan" \
   -lgtest -lgtest_main $(pkg-config --libs openblas) -lpthread
 TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" "$OUT/thread_pool_tsan" "$@"
