@@ -1,7 +1,8 @@
 // CPU kernel: fused scaled-dot-product attention (masks, causal, sliding window, GQA, bias, softcap). Work is split
 // into (batch, head, block of up to 16 queries); each block packs its queries, the head's keys transposed and its
 // values into contiguous scratch, computes the block's scores with a register-blocked 4-rows x 16-keys kernel,
-// applies masks / bias / softcap and a vectorized softmax, then multiplies by V with a 4-rows x 16-features kernel.
+// applies masks / bias / softcap and a softmax (all vectorized over the visible range when there is no bias, softcap
+// or key mask), then multiplies by V with a 4-rows x 16-features kernel.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -108,6 +109,44 @@ double exp_row(float* s, const uint8_t* visible, int64_t n, float mx) {
   return sum;
 }
 
+// Softmax of s[jlo, jhi) in place, zeros elsewhere in [0, Sk): the common case (no bias, softcap or key mask), all
+// vectorized.
+void softmax_range(float* s, int64_t Sk, int64_t jlo, int64_t jhi) {
+  float mx = -std::numeric_limits<float>::infinity();
+  int64_t j = jlo;
+#ifdef IA_HAVE_AVX2
+  __m256 vm = _mm256_set1_ps(mx);
+  for (; j + 8 <= jhi; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(s + j));
+  mx = hmax256(vm);
+#endif
+  for (; j < jhi; ++j) mx = std::max(mx, s[j]);
+  float sum = 0.0f;
+  j = jlo;
+#ifdef IA_HAVE_AVX2
+  const __m256 m = _mm256_set1_ps(mx);
+  __m256 vs = _mm256_setzero_ps();
+  for (; j + 8 <= jhi; j += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+    _mm256_storeu_ps(s + j, e);
+    vs = _mm256_add_ps(vs, e);
+  }
+  sum = hsum256(vs);
+#endif
+  for (; j < jhi; ++j) {
+    s[j] = std::exp(s[j] - mx);
+    sum += s[j];
+  }
+  const float inv = 1.0f / sum;
+  j = jlo;
+#ifdef IA_HAVE_AVX2
+  const __m256 vi = _mm256_set1_ps(inv);
+  for (; j + 8 <= jhi; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), vi));
+#endif
+  for (; j < jhi; ++j) s[j] *= inv;
+  std::fill(s, s + jlo, 0.0f);
+  std::fill(s + jhi, s + Sk, 0.0f);
+}
+
 void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args, Tensor& out) {
   const int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), D = q.dim(3);
   const int64_t Hkv = k.dim(1), Sk = k.dim(2), Dv = v.dim(3);
@@ -140,6 +179,10 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     bsh = bshape[1] == 1 ? 0 : bshape[2] * Sk;
     bsb = bshape[0] == 1 ? 0 : bshape[1] * bshape[2] * Sk;
   }
+  std::vector<uint8_t> all_keys(static_cast<size_t>(B), 1);  // batch entries whose key mask hides nothing
+  if (!keymask.empty())
+    for (int64_t b = 0; b < B; ++b)
+      all_keys[b] = std::all_of(keymask.begin() + b * Sk, keymask.begin() + (b + 1) * Sk, [](uint8_t v) { return v; });
   if (Sk == 0) {  // nothing to attend to: zeros
     std::fill(op, op + B * Sq * Hq * Dv, 0.0f);
     return;
@@ -175,6 +218,12 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
         const int64_t i = i0 + r, pos = i + args.q_offset;
         float* s = sc.data() + r * Sk;
         const bool query_ok = querymask.empty() || querymask[b * Sq + i];
+        const int64_t jlo = args.sliding_window > 0 ? std::max<int64_t>(0, pos - args.sliding_window + 1) : 0;
+        const int64_t jhi = args.causal ? std::min<int64_t>(Sk, pos + 1) : Sk;
+        if (query_ok && all_keys[b] && !bias && args.softcap <= 0.0f && jlo < jhi) {
+          softmax_range(s, Sk, jlo, jhi);
+          continue;
+        }
         int64_t nvis = 0;
         float mx = -std::numeric_limits<float>::infinity();
         for (int64_t j = 0; j < Sk; ++j) {

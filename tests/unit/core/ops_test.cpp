@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "backends/cpu/onednn_matmul.h"
 #include "ops/ops.h"
@@ -172,21 +173,33 @@ std::vector<float> naive_attention(const Tensor& q, const Tensor& k, const Tenso
   return out;
 }
 
+// Small shapes (scalar tails only) and shapes that cross the kernel's 16-query blocks, 4-row groups and 16-key /
+// 16-feature vector blocks with tails; each with no mask (the vectorized softmax), key/query masks, causal,
+// sliding window, bias + softcap, and fully masked rows.
 TEST(Ops, AttentionMatchesNaiveAcrossFeatures) {
-  const int64_t B = 2, Hq = 4, Hkv = 2, Sq = 5, Sk = 7, D = 8;
-  Tensor q = randn({B, Sq, Hq, D}, 13).transpose(1, 2);  // strided view, as models pass it
-  Tensor k = randn({B, Hkv, Sk, D}, 14), v = randn({B, Hkv, Sk, D}, 15);
-  std::vector<AttentionArgs> cases(6);
-  for (auto& c : cases) c.scale = 0.35f;
-  cases[1].key_mask = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, {B, Sk});
-  cases[2].causal = true, cases[2].q_offset = Sk - Sq;
-  cases[3].causal = true, cases[3].q_offset = Sk - Sq, cases[3].sliding_window = 3;
-  cases[4].softcap = 1.5f, cases[4].bias = randn({B, Hq, Sq, Sk}, 16);
-  cases[5].key_mask = Tensor::from_vector<int64_t>({0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1}, {B, Sk});  // row fully masked
-  cases[5].query_mask = Tensor::from_vector<int64_t>({1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {B, Sq});
-  for (size_t c = 0; c < cases.size(); ++c) {
-    auto got = ops::attention(q, k, v, cases[c]).to_vector<float>();
-    expect_close(got, naive_attention(q, k, v, cases[c]), 1e-5f);
+  for (const auto& [Sq, Sk, D] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{5, 7, 8}, {37, 53, 24}, {1, 70, 64}}) {
+    SCOPED_TRACE("Sq=" + std::to_string(Sq) + " Sk=" + std::to_string(Sk) + " D=" + std::to_string(D));
+    const int64_t B = 2, Hq = 4, Hkv = 2;
+    Tensor q = randn({B, Sq, Hq, D}, 13).transpose(1, 2);  // strided view, as models pass it
+    Tensor k = randn({B, Hkv, Sk, D}, 14), v = randn({B, Hkv, Sk, D}, 15);
+    auto mask = [](int64_t n, auto visible) {
+      std::vector<int64_t> m(2 * n);
+      for (int64_t i = 0; i < 2 * n; ++i) m[i] = visible(i / n, i % n) ? 1 : 0;
+      return Tensor::from_vector<int64_t>(m, {2, n});
+    };
+    std::vector<AttentionArgs> cases(6);
+    for (auto& c : cases) c.scale = 0.35f;
+    cases[1].key_mask = mask(Sk, [&](int64_t b, int64_t j) { return b == 0 || j < Sk - 3; });
+    cases[2].causal = true, cases[2].q_offset = Sk - Sq;
+    cases[3].causal = true, cases[3].q_offset = Sk - Sq, cases[3].sliding_window = 3;
+    cases[4].softcap = 1.5f, cases[4].bias = randn({B, Hq, Sq, Sk}, 16);
+    cases[5].key_mask = mask(Sk, [](int64_t b, int64_t) { return b == 1; });  // batch 0: every key masked
+    cases[5].query_mask = mask(Sq, [](int64_t b, int64_t i) { return b == 1 || i % 3 != 0; });
+    for (size_t c = 0; c < cases.size(); ++c) {
+      SCOPED_TRACE("case " + std::to_string(c));
+      auto got = ops::attention(q, k, v, cases[c]).to_vector<float>();
+      expect_close(got, naive_attention(q, k, v, cases[c]), 1e-5f);
+    }
   }
 }
 
