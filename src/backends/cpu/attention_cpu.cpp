@@ -1,8 +1,9 @@
 // CPU kernel: fused scaled-dot-product attention (masks, causal, sliding window, GQA, bias, softcap). Work is split
 // into (batch, head, block of up to 16 queries); each block packs its queries, the head's keys transposed and its
-// values into contiguous scratch, computes the block's scores with a register-blocked 4-rows x 16-keys kernel,
-// applies masks / bias / softcap and a softmax (all vectorized over the visible range when there is no bias, softcap
-// or key mask), then multiplies by V with a 4-rows x 16-features kernel.
+// values into contiguous scratch, computes the block's scores with a register-blocked 4-rows x 16-keys kernel
+// (32 keys in AVX-512 where the CPU has it), applies masks / bias / softcap and a softmax (all vectorized over the
+// visible range when there is no bias, softcap or key mask), then multiplies by V with a 4-rows x 16-features
+// (AVX-512: 32) kernel.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,10 +18,11 @@ namespace {
 
 constexpr int64_t kQueryBlock = 16;
 
-// s[r, j] = scale * sum_d q[r, d] * kt[d, j] for NR rows (q [NR, D] row stride D, kt [D, Sk], s row stride Sk).
+// s[r, j] = scale * sum_d q[r, d] * kt[d, j] for NR rows and keys j >= j0 (q [NR, D] row stride D, kt [D, Sk],
+// s row stride Sk).
 template <int NR>
-void scores_rows(const float* q, const float* kt, int64_t D, int64_t Sk, float scale, float* s) {
-  int64_t j = 0;
+void scores_rows(const float* q, const float* kt, int64_t D, int64_t Sk, float scale, float* s, int64_t j0 = 0) {
+  int64_t j = j0;
 #ifdef IA_HAVE_AVX2
   const __m256 sc = _mm256_set1_ps(scale);
   for (; j + 16 <= Sk; j += 16) {
@@ -48,10 +50,11 @@ void scores_rows(const float* q, const float* kt, int64_t D, int64_t Sk, float s
     }
 }
 
-// o[r, :Dv] = sum_j p[r, j] * v[j, :Dv] for NR rows (p row stride Sk, v [Sk, Dv], o row stride ldo).
+// o[r, d] = sum_j p[r, j] * v[j, d] for NR rows and features d >= d0 (p row stride Sk, v [Sk, Dv], o row stride
+// ldo).
 template <int NR>
-void weighted_values(const float* p, const float* v, int64_t Sk, int64_t Dv, float* o, int64_t ldo) {
-  int64_t d = 0;
+void weighted_values(const float* p, const float* v, int64_t Sk, int64_t Dv, float* o, int64_t ldo, int64_t d0 = 0) {
+  int64_t d = d0;
 #ifdef IA_HAVE_AVX2
   for (; d + 16 <= Dv; d += 16) {
     __m256 acc[NR][2];
@@ -76,6 +79,80 @@ void weighted_values(const float* p, const float* v, int64_t Sk, int64_t Dv, flo
       for (int64_t j = 0; j < Sk; ++j) a += p[r * Sk + j] * v[j * Dv + d];
       o[r * ldo + d] = a;
     }
+}
+
+#if defined(__x86_64__) && defined(IA_HAVE_AVX2)
+// GCC 12 flags the intrinsics' own _mm512_undefined_* operands as (maybe-)uninitialized once inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// AVX-512 forms (32 keys / features per step), then the AVX2 forms for the tail; chosen at run time.
+template <int NR>
+__attribute__((target("avx512f,avx512bw"))) void scores_rows_512(const float* q, const float* kt, int64_t D,
+                                                                  int64_t Sk, float scale, float* s) {
+  int64_t j = 0;
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (; j + 32 <= Sk; j += 32) {
+    __m512 acc[NR][2];
+    for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; ++d) {
+      const __m512 k0 = _mm512_loadu_ps(kt + d * Sk + j), k1 = _mm512_loadu_ps(kt + d * Sk + j + 16);
+      for (int r = 0; r < NR; ++r) {
+        const __m512 qv = _mm512_set1_ps(q[r * D + d]);
+        acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < NR; ++r) {
+      _mm512_storeu_ps(s + r * Sk + j, _mm512_mul_ps(acc[r][0], sc));
+      _mm512_storeu_ps(s + r * Sk + j + 16, _mm512_mul_ps(acc[r][1], sc));
+    }
+  }
+  scores_rows<NR>(q, kt, D, Sk, scale, s, j);
+}
+
+template <int NR>
+__attribute__((target("avx512f,avx512bw"))) void weighted_values_512(const float* p, const float* v, int64_t Sk,
+                                                                      int64_t Dv, float* o, int64_t ldo) {
+  int64_t d = 0;
+  for (; d + 32 <= Dv; d += 32) {
+    __m512 acc[NR][2];
+    for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < Sk; ++j) {
+      const __m512 v0 = _mm512_loadu_ps(v + j * Dv + d), v1 = _mm512_loadu_ps(v + j * Dv + d + 16);
+      for (int r = 0; r < NR; ++r) {
+        const __m512 pv = _mm512_set1_ps(p[r * Sk + j]);
+        acc[r][0] = _mm512_fmadd_ps(pv, v0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(pv, v1, acc[r][1]);
+      }
+    }
+    for (int r = 0; r < NR; ++r) {
+      _mm512_storeu_ps(o + r * ldo + d, acc[r][0]);
+      _mm512_storeu_ps(o + r * ldo + d + 16, acc[r][1]);
+    }
+  }
+  weighted_values<NR>(p, v, Sk, Dv, o, ldo, d);
+}
+#else
+template <int NR>
+void scores_rows_512(const float* q, const float* kt, int64_t D, int64_t Sk, float scale, float* s) {
+  scores_rows<NR>(q, kt, D, Sk, scale, s);
+}
+template <int NR>
+void weighted_values_512(const float* p, const float* v, int64_t Sk, int64_t Dv, float* o, int64_t ldo) {
+  weighted_values<NR>(p, v, Sk, Dv, o, ldo);
+}
+#endif
+
+template <int NR>
+void scores(bool wide, const float* q, const float* kt, int64_t D, int64_t Sk, float scale, float* s) {
+  if (wide) scores_rows_512<NR>(q, kt, D, Sk, scale, s);
+  else scores_rows<NR>(q, kt, D, Sk, scale, s);
+}
+
+template <int NR>
+void values(bool wide, const float* p, const float* v, int64_t Sk, int64_t Dv, float* o, int64_t ldo) {
+  if (wide) weighted_values_512<NR>(p, v, Sk, Dv, o, ldo);
+  else weighted_values<NR>(p, v, Sk, Dv, o, ldo);
 }
 
 // Row r of a block of NR at once, then the rest (NR = 4, 2, 1).
@@ -188,6 +265,7 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     return;
   }
 
+  const bool wide = have_avx512();
   const int64_t qblocks = (Sq + kQueryBlock - 1) / kQueryBlock;
   const int64_t tasks = B * Hq * qblocks;
   // Tasks run in (batch, head, block) order, so a chunk's consecutive blocks share a head and pack it once.
@@ -210,10 +288,12 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
       }
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t d = 0; d < D; ++d) qb[r * D + d] = qp[b * qs[0] + h * qs[1] + (i0 + r) * qs[2] + d * qs[3]];
+      const float* qr = qb.data();
+      float* sr = sc.data();
       by_rows(
-          rows, [&](int64_t r) { scores_rows<4>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); },
-          [&](int64_t r) { scores_rows<2>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); },
-          [&](int64_t r) { scores_rows<1>(qb.data() + r * D, kt.data(), D, Sk, args.scale, sc.data() + r * Sk); });
+          rows, [&](int64_t r) { scores<4>(wide, qr + r * D, kt.data(), D, Sk, args.scale, sr + r * Sk); },
+          [&](int64_t r) { scores<2>(wide, qr + r * D, kt.data(), D, Sk, args.scale, sr + r * Sk); },
+          [&](int64_t r) { scores<1>(wide, qr + r * D, kt.data(), D, Sk, args.scale, sr + r * Sk); });
       for (int64_t r = 0; r < rows; ++r) {  // masks, bias, softcap, softmax
         const int64_t i = i0 + r, pos = i + args.q_offset;
         float* s = sc.data() + r * Sk;
@@ -248,9 +328,9 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
       float* orow = op + ((b * Sq + i0) * Hq + h) * Dv;
       const int64_t ldo = Hq * Dv;
       by_rows(
-          rows, [&](int64_t r) { weighted_values<4>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
-          [&](int64_t r) { weighted_values<2>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
-          [&](int64_t r) { weighted_values<1>(sc.data() + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); });
+          rows, [&](int64_t r) { values<4>(wide, sr + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
+          [&](int64_t r) { values<2>(wide, sr + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); },
+          [&](int64_t r) { values<1>(wide, sr + r * Sk, vb.data(), Sk, Dv, orow + r * ldo, ldo); });
     }
   });
 }

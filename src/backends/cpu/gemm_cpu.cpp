@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <vector>
 
 #include "backends/cpu/blas.h"
@@ -86,17 +84,7 @@ inline void half_row_dots(const uint16_t* wr, const float* xp, int64_t M, int64_
 }
 
 // AVX-512 forms of the decode GEMVs (16 weights widened per instruction, half the AVX2 uops per byte), chosen at
-// run time where the CPU has AVX-512F/BW (IA_AVX512=0 keeps the AVX2 forms, which stay the default build target).
-bool have_avx512() {
-#ifdef IA_HAVE_AVX2
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         std::string_view(std::getenv("IA_AVX512") ? std::getenv("IA_AVX512") : "") != "0";
-  return ok;
-#else
-  return false;
-#endif
-}
-
+// run time (have_avx512()).
 #ifdef IA_HAVE_AVX2
 
 // GCC 12 flags the intrinsics' own _mm512_undefined_* operands as (maybe-)uninitialized once inlined here.

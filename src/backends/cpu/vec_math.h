@@ -1,7 +1,10 @@
-// Scalar and AVX2 math used by CPU kernels (exp, erf, tanh with ~1e-7 relative error).
+// Scalar and AVX2 math used by CPU kernels (exp, erf, tanh with ~1e-7 relative error), and the run-time AVX-512
+// choice.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #if defined(__AVX__) || defined(__F16C__)
 #include <immintrin.h>
@@ -13,6 +16,18 @@
 #endif
 
 namespace ia::cpu {
+
+// Whether kernels with an AVX-512 form (attribute target("avx512f,avx512bw")) use it: the CPU has AVX-512F/BW and
+// IA_AVX512 is not "0" (which keeps the AVX2 forms, the default build target). Decided once.
+inline bool have_avx512() {
+#if defined(__x86_64__) && defined(IA_HAVE_AVX2)
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         std::string_view(std::getenv("IA_AVX512") ? std::getenv("IA_AVX512") : "") != "0";
+  return ok;
+#else
+  return false;
+#endif
+}
 
 #ifdef IA_HAVE_AVX2
 // exp(x) for float lanes (Cephes-style range reduction + degree-6 polynomial).
