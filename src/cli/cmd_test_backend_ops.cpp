@@ -198,36 +198,33 @@ void linear_cases(std::vector<OpCase>& out, Random& r) {
   }
 }
 
-void linear_int8_cases(std::vector<OpCase>& out, Random& r) {
-  for (const auto& [M, K, N, bias] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>{
-           {1, 64, 32, false}, {2, 200, 17, true}, {4, 77, 40, true}, {3, 256, 96, false}, {9, 128, 50, true}, {64, 96, 130, true}}) {
-    OpCase c{"linear_int8", fmt::format("M={} K={} N={}{}", M, K, N, bias ? " bias" : "")};
+// linear_int8 and linear_w8a8 take the same inputs (x, int8 weight rows, per-row scales, optional bias).
+void int8_linear_cases(std::vector<OpCase>& out, Random& r, const char* op,
+                       ::ia::OpTable<kernels::linear_int8_fn>& table,
+                       const std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>& shapes) {
+  for (const auto& [M, K, N, bias] : shapes) {
+    OpCase c{op, fmt::format("M={} K={} N={}{}", M, K, N, bias ? " bias" : "")};
     c.max_nmse = kGemmNmse;
     auto [q, scale] = ops::quantize_int8_rows(r.uniform({N, K}, -0.5f, 0.5f));
     c.inputs = {r.uniform({M, K}), q, scale};
     if (bias) c.inputs.push_back(r.uniform({N}));
     c.out_shape = {M, N};
-    c.run = [](DeviceType d, const Inputs& in, Tensor& o) {
-      kernels::linear_int8().get(d)(in[0], in[1], in[2], opt_in(in, 3), o);
+    c.run = [&table](DeviceType d, const Inputs& in, Tensor& o) {
+      table.get(d)(in[0], in[1], in[2], opt_in(in, 3), o);
     };
     out.push_back(c);
   }
 }
 
+void linear_int8_cases(std::vector<OpCase>& out, Random& r) {
+  int8_linear_cases(out, r, "linear_int8", kernels::linear_int8(),
+                    {{1, 64, 32, false}, {2, 200, 17, true}, {4, 77, 40, true}, {3, 256, 96, false},
+                     {9, 128, 50, true}, {64, 96, 130, true}});
+}
+
 void linear_w8a8_cases(std::vector<OpCase>& out, Random& r) {
-  for (const auto& [M, K, N, bias] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool>>{
-           {1, 64, 32, false}, {3, 77, 40, true}, {9, 128, 50, true}, {64, 96, 130, true}}) {
-    OpCase c{"linear_w8a8", fmt::format("M={} K={} N={}{}", M, K, N, bias ? " bias" : "")};
-    c.max_nmse = kGemmNmse;
-    auto [q, scale] = ops::quantize_int8_rows(r.uniform({N, K}, -0.5f, 0.5f));
-    c.inputs = {r.uniform({M, K}), q, scale};
-    if (bias) c.inputs.push_back(r.uniform({N}));
-    c.out_shape = {M, N};
-    c.run = [](DeviceType d, const Inputs& in, Tensor& o) {
-      kernels::linear_w8a8().get(d)(in[0], in[1], in[2], opt_in(in, 3), o);
-    };
-    out.push_back(c);
-  }
+  int8_linear_cases(out, r, "linear_w8a8", kernels::linear_w8a8(),
+                    {{1, 64, 32, false}, {3, 77, 40, true}, {9, 128, 50, true}, {64, 96, 130, true}});
 }
 
 void matmul_cases(std::vector<OpCase>& out, Random& r) {
