@@ -52,7 +52,6 @@ ckpt() {  # config name, dir, make-checkpoint flags...
   if [ -z "$only" ] || [ "$only" = bert ]; then
     ckpt bert-base-uncased bert-base --class BertModel
     [ -f "$data/onnx/bert_opt_int8.onnx" ] || peer 2 export --ckpt "$data/bert-base" --out "$data/onnx"
-    first_shape=${shapes%% *}
     for shape in $shapes; do
       b=${shape%x*} sq=${shape#*x}
       for t in $threads; do
@@ -63,13 +62,10 @@ ckpt() {  # config name, dir, make-checkpoint flags...
               --dtype "$dt"
           done
         fi
-        for be in ort ort-int8; do
+        for be in ort ort-int8 torch; do
           peer "$t" bert --backend "$be" --ckpt "$data/bert-base" --onnx "$data/onnx" --threads "$t" --batch "$b" \
             --seq "$sq" --reps "$reps"
         done
-        if [ "$shape" = "$first_shape" ]; then
-          peer "$t" bert --backend torch --ckpt "$data/bert-base" --threads "$t" --batch "$b" --seq "$sq" --reps "$reps"
-        fi
       done
     done
   fi
@@ -84,9 +80,9 @@ ckpt() {  # config name, dir, make-checkpoint flags...
     else
       ours "ours bf16" "$t" bench-generate "$data/llama-1b-bf16" --prompt-len 128 --gen 32 --reps 2
     fi
-    peer "$t" decode --ckpt "$data/llama-1b-bf16" --dtype bf16 --prompt 128 --gen 32 --reps 2 --warmup 1
+    peer "$t" decode --threads "$t" --ckpt "$data/llama-1b-bf16" --dtype bf16 --prompt 128 --gen 32 --reps 2 --warmup 1
     ours "ours fp32" "$t" bench-generate "$data/gpt2" --prompt-len 128 --gen 64 --reps 3
-    peer "$t" decode --ckpt "$data/gpt2" --dtype fp32 --prompt 128 --gen 64 --reps 3 --warmup 1
+    peer "$t" decode --threads "$t" --ckpt "$data/gpt2" --dtype fp32 --prompt 128 --gen 64 --reps 3 --warmup 1
   fi
 } | tee "$results"
 python3 "$here/py/table.py" "$results"

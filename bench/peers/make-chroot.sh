@@ -2,12 +2,14 @@
 # Builds the Debian trixie chroot that hosts the peers of bench/peers/compare.sh: ONNX Runtime
 # (python3-onnxruntime) and PyTorch (python3-torch) from Debian's own packages. Not part of CI.
 # Needs root, debootstrap and the Debian mirror apt already uses on this host.
+# python3-torch links libblas.so.3, which without an optimized BLAS is the reference netlib one
+# (BERT-base then takes seconds): libopenblas0-openmp provides it, on the OpenMP runtime torch uses.
 # The PyTorch peer is plain torch code in bench/peers/py/peer_models.py (transformers is not packaged by Debian).
 # Usage: bench/peers/make-chroot.sh [DIR]   (DIR: chroot directory, default /work/peers-chroot, outside the repo)
 set -euo pipefail
 dir=/work/peers-chroot
 case ${1:-} in
-  -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
   "") ;;
   *) dir=$1 ;;
 esac
@@ -20,13 +22,14 @@ mirror=$(grep -rhoE '^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?https?://[^
 [ -n "$mirror" ] || { echo "make-chroot: no Debian mirror found in /etc/apt/sources.list*" >&2; exit 1; }
 command -v debootstrap >/dev/null || { apt-get update -qq; apt-get install -y -qq debootstrap; }
 
-if [ ! -x "$dir/usr/bin/python3" ] || [ ! -f "$dir/.peers-ready" ]; then
+if [ ! -x "$dir/usr/bin/python3" ] || [ ! -f "$dir/.peers-ready" ] \
+   || [ ! -e "$dir/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3" ]; then
   [ -x "$dir/bin/sh" ] || debootstrap --variant=minbase trixie "$dir" "$mirror"
   chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive sh -c '
     apt-get update -qq &&
     apt-get install -y -qq --no-install-recommends python3 python3-numpy python3-torch python3-onnxruntime \
       python3-onnx python3-safetensors python3-packaging python3-yaml python3-filelock python3-regex \
-      python3-tqdm python3-requests python3-fsspec python3-typing-extensions'
+      python3-tqdm python3-requests python3-fsspec python3-typing-extensions libopenblas0-openmp'
   touch "$dir/.peers-ready"
 fi
 
