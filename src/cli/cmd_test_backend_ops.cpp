@@ -198,6 +198,31 @@ void linear_cases(std::vector<OpCase>& out, Random& r) {
   }
 }
 
+void linear_act_cases(std::vector<OpCase>& out, Random& r) {
+  struct Spec {
+    int64_t M, K, N;
+    DType w;
+    UnaryOp act;
+    const char* act_name;
+  };
+  for (const Spec& s : std::vector<Spec>{{3, 64, 40, DType::F32, UnaryOp::Gelu, "gelu"},
+                                         {9, 72, 33, DType::F32, UnaryOp::Gelu, "gelu"},
+                                         {64, 96, 48, DType::BF16, UnaryOp::GeluTanh, "gelu_tanh"},
+                                         {17, 64, 50, DType::F32, UnaryOp::Silu, "silu"},
+                                         {33, 128, 40, DType::F16, UnaryOp::Relu, "relu"},
+                                         {12, 48, 24, DType::F32, UnaryOp::Mish, "mish"}}) {
+    OpCase c{"linear_act", fmt::format("M={} K={} N={} w={} {}", s.M, s.K, s.N, dtype_name(s.w), s.act_name)};
+    c.max_nmse = kGemmNmse;
+    c.inputs = {r.uniform({s.M, s.K}), r.uniform({s.N, s.K}, -0.5f, 0.5f, s.w), r.uniform({s.N})};
+    c.out_shape = {s.M, s.N};
+    const UnaryOp act = s.act;
+    c.run = [act](DeviceType d, const Inputs& in, Tensor& o) {
+      kernels::linear_act().get(d)(in[0], in[1], in[2], act, o);
+    };
+    out.push_back(c);
+  }
+}
+
 // linear_int8 and linear_w8a8 take the same inputs (x, int8 weight rows, per-row scales, optional bias).
 void int8_linear_cases(std::vector<OpCase>& out, Random& r, const char* op,
                        ::ia::OpTable<kernels::linear_int8_fn>& table,
@@ -736,6 +761,7 @@ std::vector<OpCase> all_cases(uint64_t seed) {
   copy_cases(cases, r);
   transfer_cases(cases, r);
   linear_cases(cases, r);
+  linear_act_cases(cases, r);
   linear_int8_cases(cases, r);
   linear_w8a8_cases(cases, r);
   matmul_cases(cases, r);

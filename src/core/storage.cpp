@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -53,6 +54,15 @@ std::shared_ptr<Storage> allocate_storage(Device device, size_t nbytes) {
   AllocatorFn fn = allocators()[static_cast<int>(device.type)];
   IA_CHECK(fn != nullptr, ErrorKind::Unsupported, "no allocator for device {} in this build", device.str());
   return fn(device.index, nbytes);
+}
+
+void Storage::drop_resident(size_t offset, size_t n) const {
+  if (writable_ || device_.type != DeviceType::CPU || offset >= nbytes_) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(data_) + offset;
+  const uintptr_t hi = lo + std::min(n, nbytes_ - offset);
+  const uintptr_t a = (lo + page - 1) / page * page, b = hi / page * page;
+  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
 }
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {

@@ -12,7 +12,8 @@ namespace ia {
 class Storage {
  public:
   Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> release, bool writable = true)
-      : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)), writable_(writable) {}
+      : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)), writable_(writable),
+        constant_(!writable) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() {
@@ -22,6 +23,13 @@ class Storage {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   bool writable() const { return writable_; }
+  // Constant: the contents never change while the storage lives (read-only maps; a layer's weights once loaded),
+  // so backends may keep derived forms of it (packed GEMM weights) keyed by its identity.
+  bool constant() const { return constant_; }
+  void mark_constant() { constant_ = true; }
+  // For read-only maps: drops the whole pages of [offset, offset+n) from this process' resident set (they are
+  // read back from the page cache if touched again). No-op for other storages.
+  void drop_resident(size_t offset, size_t n) const;
 
  private:
   void* data_;
@@ -29,6 +37,7 @@ class Storage {
   Device device_;
   std::function<void(void*)> release_;
   bool writable_;
+  bool constant_;
 };
 
 // Allocates `nbytes` on `device` through that device's registered allocator.

@@ -6,13 +6,15 @@ namespace ia::layers {
 
 namespace {
 
-// `--dtype int8` / `w8a8`: the int8 form of a loaded layer (other dtypes are applied by get_native).
+// `--dtype int8` / `w8a8`: the int8 form of a loaded layer (other dtypes are applied by get_native). The weight
+// is then constant (backends may pack it once).
 Linear as_requested(Linear l, const WeightLoader& w) {
   if (w.matmul_dtype() == DType::I8) {
     l.quantize_int8();
     l.int8_activations = w.weight_format()->int8_activations;
     ++w.report().matmul_converted;
   }
+  l.weight.storage()->mark_constant();
   return l;
 }
 

@@ -22,6 +22,11 @@ struct Linear {
     if (!scale.defined()) return ops::linear(x, weight, bias);
     return int8_activations ? ops::linear_w8a8(x, weight, scale, bias) : ops::linear_int8(x, weight, scale, bias);
   }
+  // act(layer(x)): fused into the GEMM where the backend can (ops::linear_act).
+  Tensor operator()(const Tensor& x, UnaryOp act) const {
+    if (!scale.defined()) return ops::linear_act(x, weight, bias, act);
+    return act == UnaryOp::Identity ? (*this)(x) : ops::unary(act, (*this)(x));
+  }
   bool defined() const { return weight.defined(); }
   // Replaces a float weight by its int8 quantization (weight-only, per output row).
   void quantize_int8();

@@ -9,6 +9,7 @@ IA_DEFINE_OP(copy)
 IA_DEFINE_OP(to_host)
 IA_DEFINE_OP(from_host)
 IA_DEFINE_OP(linear)
+IA_DEFINE_OP(linear_act)
 IA_DEFINE_OP(linear_int8)
 IA_DEFINE_OP(linear_w8a8)
 IA_DEFINE_OP(matmul)
@@ -96,25 +97,47 @@ void transfer_(Tensor& dst, const Tensor& src) {
   }
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  same_device("linear", x, weight);
-  same_device("linear", x, bias);
-  require_float("linear", x);
-  IA_CHECK(weight.ndim() == 2, ErrorKind::InvalidArgument, "linear: weight must be 2-D, got {}", weight.describe());
-  const int64_t K = x.dim(-1), N = weight.dim(0);
-  IA_CHECK(weight.dim(1) == K, ErrorKind::InvalidArgument, "linear: input {} vs weight {}", x.describe(),
+namespace {
+
+// linear and linear_act: checks, shapes and FLOP count; `run` calls the kernel on (x2d, w, bias, out2d).
+template <typename Run>
+Tensor linear_with(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias, Run run) {
+  same_device(name, x, weight);
+  same_device(name, x, bias);
+  require_float(name, x);
+  IA_CHECK(weight.ndim() == 2, ErrorKind::InvalidArgument, "{}: weight must be 2-D, got {}", name,
            weight.describe());
-  IA_CHECK(!bias.defined() || (bias.numel() == N), ErrorKind::InvalidArgument, "linear: bias {} for {} outputs",
+  const int64_t K = x.dim(-1), N = weight.dim(0);
+  IA_CHECK(weight.dim(1) == K, ErrorKind::InvalidArgument, "{}: input {} vs weight {}", name, x.describe(),
+           weight.describe());
+  IA_CHECK(!bias.defined() || (bias.numel() == N), ErrorKind::InvalidArgument, "{}: bias {} for {} outputs", name,
            bias.describe(), N);
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor x2 = x.contiguous().view({-1, K});
   Tensor out = Tensor::empty(out_shape, DType::F32, x.device());
   Tensor out2 = out.view({x2.dim(0), N});
-  Tensor b = bias.defined() ? f32_contig(bias) : Tensor();
   count_flops(2ull * x2.dim(0) * N * K);
-  kernels::linear().get(x.device().type)(x2, weight.contiguous(), b, out2);
+  run(x2, weight.contiguous(), bias.defined() ? f32_contig(bias) : Tensor(), out2);
   return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_with("linear", x, weight, bias, [&](const Tensor& x2, const Tensor& w, const Tensor& b, Tensor& o) {
+    kernels::linear().get(x.device().type)(x2, w, b, o);
+  });
+}
+
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, UnaryOp act) {
+  if (act == UnaryOp::Identity) return linear(x, weight, bias);
+  const DeviceType d = x.device().type;
+  if (!kernels::linear_act().has(d)) return unary(act, linear(x, weight, bias));
+  return linear_with("linear_act", x, weight, bias,
+                     [&](const Tensor& x2, const Tensor& w, const Tensor& b, Tensor& o) {
+                       kernels::linear_act().get(d)(x2, w, b, act, o);
+                     });
 }
 
 namespace {

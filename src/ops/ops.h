@@ -48,6 +48,9 @@ void transfer_(Tensor& dst, const Tensor& src);  // across devices, same dtype, 
 
 // Linear algebra.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // x @ W^T + b
+// act(x @ W^T + b): the activation fused into the GEMM's epilogue where the backend has a linear_act kernel,
+// else linear then unary.
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, UnaryOp act);
 // Weight-only int8: x @ (W_q * scale)^T + b with W_q i8 [N, K] and per-output-row scales f32 [N].
 Tensor linear_int8(const Tensor& x, const Tensor& weight_q, const Tensor& scale, const Tensor& bias = Tensor());
 // W8A8 (`--dtype w8a8`): linear_int8 with each row of x also quantized to int8 at run time (scale = row absmax /
@@ -94,6 +97,8 @@ IA_DECLARE_OP(copy, void (*)(ia::Tensor& dst, const ia::Tensor& src))  // src st
 IA_DECLARE_OP(to_host, void (*)(ia::Tensor& dst_host, const ia::Tensor& src))
 IA_DECLARE_OP(from_host, void (*)(ia::Tensor& dst, const ia::Tensor& src_host))
 IA_DECLARE_OP(linear, void (*)(const ia::Tensor& x2d, const ia::Tensor& w, const ia::Tensor& bias, ia::Tensor& out))
+IA_DECLARE_OP(linear_act, void (*)(const ia::Tensor& x2d, const ia::Tensor& w, const ia::Tensor& bias,
+                                   ia::UnaryOp act, ia::Tensor& out))
 IA_DECLARE_OP(linear_int8, void (*)(const ia::Tensor& x2d, const ia::Tensor& w_q, const ia::Tensor& scale,
                                     const ia::Tensor& bias, ia::Tensor& out))
 IA_DECLARE_OP(linear_w8a8, void (*)(const ia::Tensor& x2d, const ia::Tensor& w_q, const ia::Tensor& scale,

@@ -182,6 +182,18 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
   widened_gemm(xp, M, K, N, bp, op, [&](int64_t r0, int64_t r1, float* dst) { widen_rows(w, r0, r1, dst); });
 }
 
+// linear then act: in oneDNN's epilogue when the GEMM runs there, else a separate pass over out.
+void linear_act_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, UnaryOp act, Tensor& out) {
+  const auto& k = onednn_kernels();
+  const bool onednn = x.dim(0) > 4 && ((w.dtype() == DType::F32 && k.f32) || (w.dtype() == DType::BF16 && k.bf16));
+  if (onednn && onednn_has_epilogue(act) && x.dim(0) > 0 && w.dim(0) > 0) {
+    onednn_linear(x, w, bias.defined() ? bias.data<float>() : nullptr, out, act);
+    return;
+  }
+  linear_cpu(x, w, bias, out);
+  kernels::unary().get(DeviceType::CPU)(act, out, out);
+}
+
 // Decode-time GEMV for int8 weights: each row is read once (1 byte per weight), widened to f32 in registers and
 // dotted with MM (1..4, a compile-time count so the accumulators stay in registers) input rows; the row's scale
 // is applied by the caller.
@@ -417,6 +429,7 @@ void matmul_cpu(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, f
 }  // namespace ia::cpu
 
 IA_REGISTER_KERNEL(linear, ia::DeviceType::CPU, ia::cpu::linear_cpu)
+IA_REGISTER_KERNEL(linear_act, ia::DeviceType::CPU, ia::cpu::linear_act_cpu)
 IA_REGISTER_KERNEL(linear_int8, ia::DeviceType::CPU, ia::cpu::linear_int8_cpu)
 IA_REGISTER_KERNEL(linear_w8a8, ia::DeviceType::CPU, ia::cpu::linear_w8a8_cpu)
 IA_REGISTER_KERNEL(matmul, ia::DeviceType::CPU, ia::cpu::matmul_cpu)

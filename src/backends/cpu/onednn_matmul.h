@@ -2,9 +2,10 @@
 // native kernel for this CPU: f32 on AVX-512 brgemm (faster than OpenBLAS' AVX2 kernels that DYNAMIC_ARCH picks
 // on CPUs it does not know), bf16 on AMX / AVX512-BF16 (activations rounded to bf16, as PyTorch's bf16 matmul
 // does), and the int8 x int8 -> int32 GEMM of W8A8 on VNNI / AMX. Weights stay in their row-major layout (no
-// packed copy).
+// packed copy), except constant weights (Storage::constant), which are packed once into oneDNN's layout.
 #pragma once
 #include "core/tensor.h"
+#include "ops/ops.h"
 
 namespace ia::cpu {
 
@@ -14,8 +15,13 @@ struct OnednnKernels {
 };
 const OnednnKernels& onednn_kernels();
 
-// out[M, N] = x[M, K] @ w[N, K]^T + bias; w f32 or bf16 (x then rounded to bf16), f32 accumulation and output.
-void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& out);
+// out[M, N] = act(x[M, K] @ w[N, K]^T + bias); w f32 or bf16 (x then rounded to bf16), f32 accumulation and
+// output; act applied in the GEMM's epilogue (only those onednn_has_epilogue accepts).
+void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& out,
+                   UnaryOp act = UnaryOp::Identity);
+bool onednn_has_epilogue(UnaryOp act);
+// Bytes held by packed copies of constant weights (bounded by IA_PREPACK_MIB, default a quarter of RAM).
+size_t onednn_packed_bytes();
 // The int8 GEMM of W8A8: acc[M, N] = xq[M, K] @ w[N, K]^T in int32, xq and w int8 (the caller scales).
 void onednn_gemm_s8(const int8_t* xq, int64_t M, int64_t K, const Tensor& w, int32_t* acc);
 

@@ -137,7 +137,7 @@ Tensor BertEncoder::layer(const BertLayer& L, const Tensor& h, const Tensor& mas
   }
   Tensor ctx = layers::merge_heads(ops::attention(q, k, v, args));
   Tensor a = L.attn_norm(ops::add(L.attn_out(ctx), h));
-  Tensor inter = ops::activation(L.intermediate(a), cfg_.hidden_act);
+  Tensor inter = L.intermediate(a, ops::activation_op(cfg_.hidden_act));
   return L.out_norm(ops::add(L.output(inter), a));
 }
 

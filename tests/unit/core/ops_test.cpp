@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <tuple>
 
@@ -47,6 +48,41 @@ TEST(Ops, LinearMatchesNaive) {
       const bool bf16_acts = dt == DType::BF16 && M > 4 && cpu::onednn_kernels().bf16;
       auto ref_h = ops::linear(bf16_acts ? x.to(DType::BF16).to(DType::F32) : x, wh.to(DType::F32), b).to_vector<float>();
       expect_close(out_h, ref_h, 1e-5f);
+    }
+  }
+}
+
+// Constant weights (a loaded layer's) may be packed once by the backend and reused: the result must match the
+// same weights read in place, across row counts, with and without bias, for f32 and bf16, and a new weight at a
+// recycled address must not see the old one's pack.
+TEST(Ops, LinearOnConstantWeightsMatchesInPlace) {
+  for (DType dt : {DType::F32, DType::BF16}) {
+    for (int round = 0; round < 3; ++round) {
+      Tensor w = randn({40, 72}, 20 + round).to(dt), b = randn({40}, 30 + round);
+      Tensor wc = w.to(DType::F32).to(dt);  // same values, separate storage
+      wc.storage()->mark_constant();
+      for (int64_t M : {9, 33, 9, 6}) {
+        Tensor x = randn({M, 72}, 40 + M);
+        expect_close(ops::linear(x, wc, b).to_vector<float>(), ops::linear(x, w, b).to_vector<float>(), 1e-5f);
+        expect_close(ops::linear(x, wc).to_vector<float>(), ops::linear(x, w).to_vector<float>(), 1e-5f);
+      }
+      const bool onednn = dt == DType::F32 ? cpu::onednn_kernels().f32 : cpu::onednn_kernels().bf16;
+      if (onednn && !std::getenv("IA_PREPACK")) EXPECT_GT(cpu::onednn_packed_bytes(), 0u);  // wc's pack lives
+    }
+  }
+}
+
+// The fused epilogue (oneDNN post-op on the GEMM path) equals linear followed by the unary op, for each
+// activation it fuses and one it does not (Mish: a separate pass), on GEMV and GEMM row counts.
+TEST(Ops, LinearActMatchesLinearThenUnary) {
+  for (DType dt : {DType::F32, DType::BF16}) {
+    for (UnaryOp act : {UnaryOp::Gelu, UnaryOp::GeluTanh, UnaryOp::Silu, UnaryOp::QuickGelu, UnaryOp::Relu,
+                        UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Mish, UnaryOp::Identity}) {
+      for (int64_t M : {2, 24}) {
+        Tensor x = randn({M, 80}, 50 + M), w = randn({36, 80}, 51, 0.3f).to(dt), b = randn({36}, 52);
+        expect_close(ops::linear_act(x, w, b, act).to_vector<float>(),
+                     ops::unary(act, ops::linear(x, w, b)).to_vector<float>(), 2e-5f);
+      }
     }
   }
 }
