@@ -190,18 +190,39 @@ struct MakeArgs {
   uint64_t seed = 0;
 };
 
+// `--dtype int8`: compressed-tensors' channel-wise int8 layout (what WeightLoader::get_int8 reads) for the linear
+// layers' weights, f32 for the rest.
+nlohmann::json int8_quantization_config() {
+  return {{"quant_method", "compressed-tensors"},
+          {"format", "int-quantized"},
+          {"config_groups",
+           {{"group_0",
+             {{"targets", {"Linear"}},
+              {"weights", {{"num_bits", 8}, {"type", "int"}, {"symmetric", true}, {"strategy", "channel"}}},
+              {"input_activations", nullptr}}}}}};
+}
+
 int run_make(const MakeArgs& a) {
   ia::ModelConfig cfg = ia::ModelConfig::load(a.config);
-  const ia::DType dt = ia::dtype_from_name(a.dtype);
-  IA_CHECK(ia::dtype_is_float(dt), ia::ErrorKind::InvalidArgument, "--dtype must be a float type, got {}", a.dtype);
+  const bool int8 = a.dtype == "int8";
+  const ia::DType dt = int8 ? ia::DType::F32 : ia::dtype_from_name(a.dtype);
+  IA_CHECK(ia::dtype_is_float(dt), ia::ErrorKind::InvalidArgument, "--dtype must be f32, f16, bf16 or int8, got {}",
+           a.dtype);
   ia::WeightLoader w = ia::WeightLoader::synthetic(a.seed);
   w.report().keep_synthesized = true;
   auto model = ia::build_model(cfg, w, a.hf_class);
   fs::create_directories(a.out);
   ia::NamedTensors tensors;
-  int64_t params = 0;
+  int64_t params = 0, quantized = 0;
   for (auto& [name, t] : w.report().synthesized) {
     params += t.numel();
+    if (int8 && t.ndim() == 2 && w.report().linear_weights.count(name)) {
+      auto [q, scale] = ia::ops::quantize_int8_rows(t);
+      tensors.emplace_back(name, q);
+      tensors.emplace_back(name + "_scale", scale.view({t.dim(0), 1}));
+      ++quantized;
+      continue;
+    }
     tensors.emplace_back(name, t.to(dt));
   }
   std::sort(tensors.begin(), tensors.end(), [](auto& x, auto& y) { return x.first < y.first; });
@@ -209,8 +230,10 @@ int run_make(const MakeArgs& a) {
   nlohmann::json c = cfg.json();
   c["architectures"] = std::vector<std::string>{model->hf_class()};
   c["torch_dtype"] = dt == ia::DType::F32 ? "float32" : dt == ia::DType::F16 ? "float16" : "bfloat16";
+  if (int8) c["quantization_config"] = int8_quantization_config();
   std::ofstream(fs::path(a.out) / "config.json") << c.dump(2) << "\n";
-  fmt::print("wrote {} ({} tensors, {:.1f} M parameters, {})\n", a.out, tensors.size(), params / 1e6, a.dtype);
+  fmt::print("wrote {} ({} tensors, {:.1f} M parameters, {}{})\n", a.out, tensors.size(), params / 1e6, a.dtype,
+             int8 ? fmt::format(": {} linear weights as int8 rows + scales", quantized) : "");
   return 0;
 }
 
@@ -241,7 +264,9 @@ void setup(CLI::App& app) {
   auto* mc = app.add_subcommand("make-checkpoint", "Write a random-weight checkpoint (config.json + model.safetensors) for a config");
   mc->add_option("config", m->config, "config.json (e.g. bench/configs/bert-base-uncased.json)")->required();
   mc->add_option("-o,--out", m->out, "output directory")->required();
-  mc->add_option("--dtype", m->dtype, "f32 | f16 | bf16")->capture_default_str();
+  mc->add_option("--dtype", m->dtype,
+                 "f32 | f16 | bf16 | int8 (linear weights as int8 rows with per-row scales, the rest f32)")
+      ->capture_default_str();
   mc->add_option("--class", m->hf_class, "HF class to build (default: config architectures[0])");
   mc->add_option("--seed", m->seed, "seed");
   mc->callback([m] { ia::cli::set_exit_code(run_make(*m)); });

@@ -211,6 +211,27 @@ Tensor WeightLoader::get_native(const std::string& name, const Shape& expected) 
   return fetch(name, expected, false, true);
 }
 
+std::optional<std::pair<Tensor, Tensor>> WeightLoader::get_int8(const std::string& name, const Shape& expected) const {
+  const std::string full = full_name(name);
+  if (synthetic_ || !ckpt_->has(full) || ckpt_->info(full).dtype != DType::I8) return std::nullopt;
+  report_->used.insert(full);
+  const TensorInfo& info = ckpt_->info(full);
+  IA_CHECK(info.shape == expected && expected.size() == 2, ErrorKind::Format,
+           "{}: int8 tensor '{}' has shape {}, the config implies {}", ckpt_->path(), full, shape_str(info.shape),
+           shape_str(expected));
+  const std::string sname = full + "_scale";
+  IA_CHECK(ckpt_->has(sname), ErrorKind::Format, "{}: int8 tensor '{}' has no per-row scales '{}'", ckpt_->path(),
+           full, sname);
+  const TensorInfo& si = ckpt_->info(sname);
+  const int64_t out = expected[0];
+  IA_CHECK(dtype_is_float(si.dtype) && (si.shape == Shape{out} || si.shape == Shape{out, 1}), ErrorKind::Format,
+           "{}: '{}' is {} {}; expected float [{}] or [{}, 1] (one scale per output row)", ckpt_->path(), sname,
+           dtype_name(si.dtype), shape_str(si.shape), out, out);
+  report_->used.insert(sname);
+  Tensor scale = ckpt_->get(sname).to(DType::F32).contiguous().view({out});
+  return std::make_pair(ckpt_->get(full).to(device_), scale.to(device_));
+}
+
 void WeightLoader::finish() const {
   if (!strict_) return;
   if (!report_->mismatched.empty()) fail(ErrorKind::Format, "{}", report_->mismatched.front());

@@ -42,6 +42,7 @@ struct LoadReport {
   std::vector<std::string> unexpected(const Checkpoint& ckpt) const;  // in the checkpoint, never used
   int64_t matmul_converted = 0;      // matmul weights stored in WeightLoader::matmul_dtype (converted or quantized)
   bool keep_synthesized = false;     // synthetic loaders: remember what was made (to write a checkpoint)
+  std::set<std::string> linear_weights;  // names loaded as linear-layer weights (make-checkpoint --dtype int8)
   NamedTensors synthesized;
 };
 
@@ -77,6 +78,10 @@ class WeightLoader {
   // As get(), but keeps f16/bf16 storage (for large matmul weights that kernels consume directly); with a
   // matmul_dtype of F32/F16/BF16 the weight is converted to it instead (I8: kept as stored, layers quantize it).
   Tensor get_native(const std::string& name, const Shape& expected) const;
+  // A linear weight stored as int8 rows with per-row scales: `name` i8 [out, in] beside `name`_scale (float, [out]
+  // or [out, 1]; compressed-tensors' channel-wise int layout, as make-checkpoint --dtype int8 writes). Returns
+  // {W_q, scale f32 [out]} on the loader's device, or nullopt when `name` is absent or not stored as int8.
+  std::optional<std::pair<Tensor, Tensor>> get_int8(const std::string& name, const Shape& expected) const;
   // Load-time format of the matmul weights that models read through get_native (`--dtype`); nullopt: as stored.
   void set_weight_format(std::optional<WeightFormat> f) { format_ = f; }
   std::optional<WeightFormat> weight_format() const { return format_; }

@@ -1,15 +1,27 @@
 #include "models/layers.h"
 
+#include <optional>
 #include <tuple>
 
 namespace ia::layers {
 
 namespace {
 
-// `--dtype int8` / `w8a8`: the int8 form of a loaded layer (other dtypes are applied by get_native). The weight
-// is then constant (backends may pack it once).
+// `--dtype int8` / `w8a8`: the int8 form of a loaded layer (other dtypes are applied by get_native). A layer
+// stored as int8 stays int8 (w8a8 adds the activation quantization) unless a float dtype is asked for, which
+// dequantizes it. The weight is then constant (backends may pack it once).
 Linear as_requested(Linear l, const WeightLoader& w) {
-  if (w.matmul_dtype() == DType::I8) {
+  const std::optional<DType> want = w.matmul_dtype();
+  if (l.scale.defined()) {
+    if (want && *want != DType::I8) {
+      l.weight = ops::mul(l.weight.to(DType::F32), l.scale.view({-1, 1})).to(*want);
+      l.scale = Tensor();
+      ++w.report().matmul_converted;
+    } else if (want) {
+      l.int8_activations = w.weight_format()->int8_activations;
+      ++w.report().matmul_converted;
+    }
+  } else if (want == DType::I8) {
     l.quantize_int8();
     l.int8_activations = w.weight_format()->int8_activations;
     ++w.report().matmul_converted;
@@ -18,11 +30,21 @@ Linear as_requested(Linear l, const WeightLoader& w) {
   return l;
 }
 
+// The layer's weight [out, in]: int8 rows and scales when stored so, else get_native's float weight.
+void load_weight(Linear& l, const WeightLoader& w, int64_t in, int64_t out) {
+  w.report().linear_weights.insert(w.full_name("weight"));
+  if (auto q = w.get_int8("weight", {out, in})) {
+    std::tie(l.weight, l.scale) = *q;
+    return;
+  }
+  l.weight = w.get_native("weight", {out, in});
+}
+
 }  // namespace
 
 Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
   Linear l;
-  l.weight = w.get_native("weight", {out, in});
+  load_weight(l, w, in, out);
   if (with_bias) l.bias = w.get("bias", {out});
   return as_requested(l, w);
 }
@@ -33,7 +55,7 @@ void Linear::quantize_int8() {
 
 Linear Linear::load_optional_bias(const WeightLoader& w, int64_t in, int64_t out) {
   Linear l;
-  l.weight = w.get_native("weight", {out, in});
+  load_weight(l, w, in, out);
   l.bias = w.get_optional("bias", {out});
   return as_requested(l, w);
 }

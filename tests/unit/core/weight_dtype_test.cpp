@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "../pipelines/pipeline_test_util.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
 #include "models/model.h"
 #include "ops/ops.h"
 
@@ -221,6 +223,63 @@ TEST(WeightDtypes, ConformanceReportsTheAccuracyOfAWeightFormat) {
   EXPECT_EQ(sum["top1_rows"], 14);
   EXPECT_GE(sum["top1_agree"].get<int>(), 12);
   EXPECT_NE(ia_test::run_cli("conformance --dtype int4 " + case_dir("bert")).rc, 0);
+}
+
+Tensor logits_at(const fs::path& dir, std::optional<WeightFormat> format) {
+  LoadOptions lo;
+  lo.weight_format = format;
+  auto m = load_model(dir.string(), lo);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 900);
+  for (const auto& [n, t] : m->forward({{"input_ids", Tensor::from_vector(ids, {2, 12})}}, {}))
+    if (n == "logits") return t;
+  throw std::runtime_error("no logits");
+}
+
+// make-checkpoint --dtype int8 stores the linear weights as int8 rows + `_scale` (compressed-tensors' channel-wise
+// layout): loading it as stored equals quantizing the f32 checkpoint of the same seed at load, bit for bit; w8a8
+// and a float --dtype (dequantized) apply to it; a missing or misshapen scale is a Format error naming it.
+TEST(Int8Checkpoints, StoredInt8EqualsQuantizedAtLoad) {
+  const nlohmann::json cfg = ia_test::tiny_bert();
+  const fs::path f32 = ia_test::make_model("ckpt_f32", cfg, "BertForMaskedLM", {});
+  const fs::path i8 = ia_test::scratch_dir("ckpt_int8");
+  std::ofstream(i8 / "config.json") << cfg.dump(2);
+  const ia_test::CliResult r = ia_test::run_cli("make-checkpoint " + (i8 / "config.json").string() + " -o " +
+                                                i8.string() + " --class BertForMaskedLM --seed 7 --dtype int8");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("linear weights as int8"), std::string::npos) << r.out;
+  const auto ck = Checkpoint::open(i8.string());
+  const std::string q = "encoder.layer.0.intermediate.dense.weight";
+  ASSERT_TRUE(ck->has(q));
+  EXPECT_EQ(ck->info(q).dtype, DType::I8);
+  EXPECT_EQ(ck->info(q + "_scale").shape, (Shape{37, 1}));
+  EXPECT_EQ(ck->info("embeddings.word_embeddings.weight").dtype, DType::F32);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(i8 / "config.json"))["quantization_config"]["quant_method"],
+            "compressed-tensors");
+
+  const Tensor stored = logits_at(i8, std::nullopt), at_load = logits_at(f32, WeightFormat{DType::I8, false});
+  ASSERT_EQ(stored.shape(), at_load.shape());
+  EXPECT_EQ(stored.to_vector<float>(), at_load.to_vector<float>());
+  EXPECT_EQ(logits_at(i8, WeightFormat{DType::I8, true}).to_vector<float>(),
+            logits_at(f32, WeightFormat{DType::I8, true}).to_vector<float>());
+  const auto [err, top] = compare(logits_at(i8, WeightFormat{DType::F32, false}), logits_at(f32, std::nullopt));
+  EXPECT_GT(err, 0.0);  // dequantized: the int8 rounding stays
+  EXPECT_LT(err, 0.05);
+  EXPECT_GE(top, 0.8);
+
+  // A scale of the wrong shape: the loader names it.
+  NamedTensors tensors;
+  for (const auto& n : ck->names())
+    tensors.emplace_back(n, n == q + "_scale" ? ck->get(n).view({37}).slice(0, 0, 36).contiguous() : ck->get(n));
+  const fs::path bad = ia_test::scratch_dir("ckpt_int8_bad");
+  fs::copy_file(i8 / "config.json", bad / "config.json", fs::copy_options::overwrite_existing);
+  save_safetensors((bad / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  try {
+    logits_at(bad, std::nullopt);
+    ADD_FAILURE() << "loaded a checkpoint with a misshapen scale";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(q + "_scale"), std::string::npos) << e.what();
+  }
 }
 
 TEST(WeightDtypes, ParsesTheDtypeNames) {
