@@ -34,15 +34,21 @@ void widen_rows(const Tensor& w, int64_t r0, int64_t r1, float* dst) {
 }
 
 // GEMMs on weights stored in another dtype: blocks of 128 weight rows widened to f32 by widen(r0, r1, dst) into a
-// per-chunk scratch and multiplied there by a single-threaded sgemm, the blocks spread over the pool.
+// per-chunk scratch and multiplied there by a single-threaded GEMM (oneDNN's AVX-512 brgemm where present, else
+// OpenBLAS), the blocks spread over the pool.
 template <typename Widen>
 void widened_gemm(const float* xp, int64_t M, int64_t K, int64_t N, const float* bp, float* op, Widen widen) {
   constexpr int64_t kRows = 128;
+  const bool onednn = onednn_kernels().f32;  // AVX-512 brgemm per block (one thread each: inside the pool's team)
   parallel_for(0, (N + kRows - 1) / kRows, 1, [&](int64_t b0, int64_t b1) {
     std::vector<float> wb(static_cast<size_t>(kRows * K));
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * kRows, nb = std::min(kRows, N - n0);
       widen(n0, n0 + nb, wb.data());
+      if (onednn) {
+        onednn_gemm_f32(xp, M, K, wb.data(), nb, bp ? bp + n0 : nullptr, op + n0, N);
+        continue;
+      }
       if (bp)
         for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N + n0, bp + n0, nb * sizeof(float));
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nb),

@@ -276,6 +276,20 @@ void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& 
   }
 }
 
+void onednn_gemm_f32(const float* x, int64_t M, int64_t K, const float* w, int64_t nb, const float* bias, float* out,
+                     int64_t ldo) {
+  try {
+    const memory::desc src({M, K}, dt::f32, tag::ab), wei({K, nb}, dt::f32, tag::ba),
+        dst({M, nb}, dt::f32, memory::dims{ldo, 1});
+    const memory::desc b({1, nb}, dt::f32, tag::ab);
+    const auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, b, dst), onednn().engine)
+                         : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), onednn().engine);
+    execute(pd, x, w, bias, out);
+  } catch (const dnnl::error& e) {
+    rethrow(e, "f32 block", M, K, nb);
+  }
+}
+
 void onednn_gemm_s8(const int8_t* xq, int64_t M, int64_t K, const Tensor& w, int32_t* acc) {
   const int64_t N = w.dim(0);
   try {

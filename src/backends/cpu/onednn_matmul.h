@@ -22,6 +22,10 @@ void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& 
 bool onednn_has_epilogue(UnaryOp act);
 // Bytes held by packed copies of constant weights (bounded by IA_PREPACK_MIB, default a quarter of RAM).
 size_t onednn_packed_bytes();
+// One block of a widened GEMM (weights widened to f32 per block of rows): out[M, nb] with row stride ldo =
+// x[M, K] @ w[nb, K]^T + bias (bias may be null). Only where onednn_kernels().f32.
+void onednn_gemm_f32(const float* x, int64_t M, int64_t K, const float* w, int64_t nb, const float* bias, float* out,
+                     int64_t ldo);
 // The int8 GEMM of W8A8: acc[M, N] = xq[M, K] @ w[N, K]^T in int32, xq and w int8 (the caller scales).
 void onednn_gemm_s8(const int8_t* xq, int64_t M, int64_t K, const Tensor& w, int32_t* acc);
 
