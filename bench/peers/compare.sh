@@ -55,7 +55,9 @@ ckpt() {  # config name, dir, make-checkpoint flags...
     for shape in $shapes; do
       b=${shape%x*} sq=${shape#*x}
       for t in $threads; do
-        ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --batch "$b" --seq "$sq" --reps "$reps"
+        peak=""
+        "$ia" bench --help 2>/dev/null | grep -q -- '--peak' && peak=--peak
+        ours "ours fp32" "$t" bench "$data/bert-base" --class BertModel --batch "$b" --seq "$sq" --reps "$reps" $peak
         if [ $has_dtype = 1 ]; then
           for dt in bf16 w8a8; do
             ours "ours $dt" "$t" bench "$data/bert-base" --class BertModel --batch "$b" --seq "$sq" --reps "$reps" \

@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 
+#include "backends/cpu/fma_peak.h"
 #include "cli/command.h"
 #include "cli/device_flag.h"
 #include "core/bench_stats.h"
@@ -41,7 +42,7 @@ struct BenchArgs {
   int64_t seq = 128, batch = 1;
   int warmup = 3, reps = 10;
   uint64_t seed = 0;
-  bool no_fallback = false, cold = false;
+  bool no_fallback = false, cold = false, peak = false;
 };
 
 // --cold: drops the checkpoint's files from the page cache (fadvise DONTNEED: clean pages nobody maps), so the
@@ -194,6 +195,12 @@ int run_bench(const BenchArgs& a) {
                    {"peak_rss_mib", peak_rss_mib()},
                    {"dtype", a.dtype.empty() ? "as stored" : a.dtype}};
   if (!accuracy.is_null()) j["accuracy_vs_stored"] = accuracy;
+  double peak = 0.0;
+  if (a.peak && choice.device.type == ia::DeviceType::CPU) {
+    peak = ia::cpu::measure_fp32_fma_peak_gflops();
+    j["fp32_fma_peak_gflops"] = peak;
+    j["fraction_of_peak"] = peak > 0 ? gflops / peak : 0.0;
+  }
   if (ia::cli::globals().json) {
     std::cout << j.dump(2) << std::endl;
     return 0;
@@ -203,8 +210,10 @@ int run_bench(const BenchArgs& a) {
   fmt::print("shape       batch {} x seq {}  ({} warm-up, {} reps)\n", a.batch, a.seq, a.warmup, a.reps);
   fmt::print("latency     p50 {:.1f} ms  p90 {:.1f} ms  mean {:.1f} ± {:.1f} ms  min {:.1f} ms\n", p50, p90, mean,
              stddev, st.min);
-  fmt::print("throughput  {:.2f} GFLOP/run  {:.1f} GFLOP/s at p50  {:.1f} seq/s\n", flops / 1e9, gflops,
+  fmt::print("throughput  {:.2f} GFLOP/run  {:.1f} GFLOP/s at p50  {:.1f} seq/s", flops / 1e9, gflops,
              a.batch * 1000.0 / p50);
+  if (peak > 0) fmt::print("  = {:.0f}% of the measured fp32 FMA peak {:.0f} GFLOP/s", 100 * gflops / peak, peak);
+  fmt::print("\n");
   fmt::print("memory      peak RSS {:.0f} MiB\n", peak_rss_mib());
   fmt::print("first       load {:.0f} ms + first forward {:.0f} ms = {:.0f} ms to the first result ({})\n", load_ms,
              first_ms, load_ms + first_ms, a.cold ? "cold: checkpoint dropped from the page cache" : "warm cache");
@@ -288,6 +297,7 @@ void setup(CLI::App& app) {
   c->add_flag("--no-fallback", b->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_flag("--cold", b->cold,
               "drop the checkpoint's files from the page cache first (cold load and first forward)");
+  c->add_flag("--peak", b->peak, "also measure this CPU's fp32 FMA peak at these threads and report the fraction");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([b, c] {
     IA_CHECK(!b->model.empty() || !b->config.empty(), ia::ErrorKind::InvalidArgument,

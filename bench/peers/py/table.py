@@ -22,6 +22,9 @@ def main(path):
             if acc.get("reference_max_abs"):
                 rel = 100 * acc["max_abs_error"] / acc["reference_max_abs"]
                 note = f"vs fp32: max abs err {acc['max_abs_error']:.3g} ({rel:.2f}% of max |ref|)"
+            if r.get("fp32_fma_peak_gflops"):
+                note = (f"{r['gflops_at_p50']:.0f} GFLOP/s = {100 * r['fraction_of_peak']:.0f}% of the measured fp32 "
+                        f"FMA peak {r['fp32_fma_peak_gflops']:.0f}")
             bert.append((shape, r["threads"], "ipfs-accelerate " + r["tag"].replace("ours ", ""), r["p50_ms"],
                          r["p90_ms"], r.get("loadavg", "?"), note))
     if bert:

@@ -283,19 +283,23 @@ TEST(Int8Checkpoints, StoredInt8EqualsQuantizedAtLoad) {
 }
 
 // `bench` on a stored-int8 checkpoint: as stored and with --dtype w8a8 (which applies to the stored int8 layers);
-// --cold drops the files from the page cache and says so; the first forward is timed apart from the repetitions.
+// --cold drops the files from the page cache and says so; the first forward is timed apart from the repetitions;
+// --peak adds the measured FMA peak and the fraction of it reached.
 TEST(Int8Checkpoints, BenchRunsThemColdAndWarm) {
   const fs::path dir = ia_test::scratch_dir("bench_int8");
   std::ofstream(dir / "config.json") << ia_test::tiny_bert().dump(2);
   ASSERT_EQ(ia_test::run_cli("make-checkpoint " + (dir / "config.json").string() + " -o " + dir.string() +
                              " --class BertModel --dtype int8").rc, 0);
-  for (const std::string extra : {"--cold", "--dtype w8a8"}) {
+  for (const std::string extra : {"--cold", "--dtype w8a8 --peak"}) {
     SCOPED_TRACE(extra);
     const nlohmann::json j = ia_test::run_json("bench " + dir.string() + " --seq 16 --reps 2 --warmup 1 " + extra);
     EXPECT_EQ(j["cold"], extra == "--cold");
     EXPECT_GT(j["first_forward_ms"].get<double>(), 0.0);
     EXPECT_GT(j["p50_ms"].get<double>(), 0.0);
     EXPECT_EQ(j["dtype"], extra == "--cold" ? "as stored" : "w8a8");
+    EXPECT_EQ(j.contains("fp32_fma_peak_gflops"), extra != "--cold");
+    if (j.contains("fraction_of_peak") && j["fp32_fma_peak_gflops"].get<double>() > 0)  // x86 with AVX2/FMA
+      EXPECT_GT(j["fraction_of_peak"].get<double>(), 0.0);
   }
   EXPECT_NE(ia_test::run_cli("bench --config " + (dir / "config.json").string() + " --cold").rc, 0);
 }
