@@ -62,11 +62,7 @@ Linear Linear::load_optional_bias(const WeightLoader& w, int64_t in, int64_t out
 
 Linear Linear::load_conv1d(const WeightLoader& w, int64_t in, int64_t out) {
   Linear l;
-  const Tensor stored = w.get_native("weight", {in, out});
-  // An f32 weight on the CPU is read in place through the transposed view (ops::linear); others are copied.
-  const bool in_place = stored.dtype() == DType::F32 && stored.device().type == DeviceType::CPU &&
-                        (!w.matmul_dtype() || *w.matmul_dtype() == DType::F32);
-  l.weight = in_place ? stored.transpose(0, 1) : stored.transpose(0, 1).contiguous();
+  l.weight = w.get_native("weight", {in, out}).transpose(0, 1).contiguous();
   l.bias = w.get("bias", {out});
   return as_requested(l, w);
 }

@@ -16,8 +16,7 @@ struct Linear {
   // f16/bf16 storage (the kernels widen on the fly) and takes the loader's `--dtype` (int8: weight-only, per row).
   static Linear load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias = true);
   static Linear load_optional_bias(const WeightLoader& w, int64_t in, int64_t out);
-  // GPT-2's Conv1D: weight stored [in, out]. An f32 CPU weight stays in place as a transposed [out, in] view
-  // (the CPU GEMM/GEMV read it so); other dtypes and devices get a transposed copy.
+  // GPT-2's Conv1D: weight stored [in, out], transposed to [out, in] at load.
   static Linear load_conv1d(const WeightLoader& w, int64_t in, int64_t out);
   Tensor operator()(const Tensor& x) const {
     if (!scale.defined()) return ops::linear(x, weight, bias);

@@ -118,10 +118,7 @@ Tensor linear_with(const char* name, const Tensor& x, const Tensor& weight, cons
   Tensor out = Tensor::empty(out_shape, DType::F32, x.device());
   Tensor out2 = out.view({x2.dim(0), N});
   count_flops(2ull * x2.dim(0) * N * K);
-  // CPU kernels read an f32 weight stored [K, N] (GPT-2's Conv1D) in place through its transposed view.
-  const bool in_out = x.device().type == DeviceType::CPU && weight.dtype() == DType::F32 &&
-                      weight.strides()[0] == 1 && weight.strides()[1] == N && N > 1 && K > 1;
-  run(x2, in_out ? weight : weight.contiguous(), bias.defined() ? f32_contig(bias) : Tensor(), out2);
+  run(x2, weight.contiguous(), bias.defined() ? f32_contig(bias) : Tensor(), out2);
   return out;
 }
 

@@ -45,13 +45,4 @@ void sgemv(int64_t N, int64_t K, const float* W, const float* x, float beta, flo
   });
 }
 
-void sgemv_t(int64_t N, int64_t K, const float* W, const float* x, float beta, float* y) {
-  if (N == 0) return;
-  const int64_t grain = std::max<int64_t>(kBlock, 65536 / std::max<int64_t>(K, 1));
-  parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
-    cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(K), static_cast<int>(n1 - n0), 1.0f, W + n0,
-                static_cast<int>(N), x, 1, beta, y + n0, 1);
-  });
-}
-
 }  // namespace ia::cpu

@@ -11,7 +11,5 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 // y[N] = W[N, K] @ x[K] + beta * y (W row-major, leading dimension K); blocks of rows run in parallel.
 void sgemv(int64_t N, int64_t K, const float* W, const float* x, float beta, float* y);
-// y[N] = W[K, N]^T @ x[K] + beta * y (W row-major [K, N], e.g. GPT-2's Conv1D weight); blocks of columns in parallel.
-void sgemv_t(int64_t N, int64_t K, const float* W, const float* x, float beta, float* y);
 
 }  // namespace ia::cpu

@@ -161,10 +161,9 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
   if (M == 0 || N == 0) return;
   if (w.dtype() == DType::F32) {
     const float* wp = w.data<float>();
-    const bool in_out = !w.is_contiguous();  // a [K, N] row-major weight viewed as [N, K] (see ops::linear)
     if (M == 1) {
       if (bp) std::memcpy(op, bp, N * sizeof(float));
-      in_out ? sgemv_t(N, K, wp, xp, bp ? 1.0f : 0.0f, op) : sgemv(N, K, wp, xp, bp ? 1.0f : 0.0f, op);
+      sgemv(N, K, wp, xp, bp ? 1.0f : 0.0f, op);
       return;
     }
     if (M > 4 && onednn_kernels().f32) {  // AVX-512 brgemm
@@ -173,7 +172,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     }
     if (bp)
       for (int64_t m = 0; m < M; ++m) std::memcpy(op + m * N, bp, N * sizeof(float));
-    sgemm(false, !in_out, M, N, K, 1.0f, xp, K, wp, in_out ? N : K, bp ? 1.0f : 0.0f, op, N);
+    sgemm(false, true, M, N, K, 1.0f, xp, K, wp, K, bp ? 1.0f : 0.0f, op, N);
     return;
   }
   IA_CHECK(w.dtype() == DType::F16 || w.dtype() == DType::BF16, ErrorKind::Unsupported,

@@ -37,8 +37,7 @@ Onednn& onednn() {
   return o;
 }
 
-// w [N, K] row-major is oneDNN's [K, N] weights in `ba` order (in_out: w is a [K, N] row-major weight viewed as
-// [N, K], GPT-2's Conv1D, which is `ab`); `wei` overrides that (a packed layout, or `any`
+// w [N, K] row-major is oneDNN's [K, N] weights in `ba` order; `wei` overrides that (a packed layout, or `any`
 // to ask oneDNN for its preferred one).
 // The epilogue for an activation: oneDNN's eltwise algorithm and alpha (false: none matches it exactly).
 bool eltwise_for(UnaryOp act, dnnl::algorithm& alg, float& alpha) {
@@ -68,10 +67,9 @@ dnnl::primitive_attr epilogue(UnaryOp act) {
 }
 
 dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, dt in, dt acc_out, bool bias,
-                                     const memory::desc* wei = nullptr, UnaryOp act = UnaryOp::Identity,
-                                     bool in_out = false) {
+                                     const memory::desc* wei = nullptr, UnaryOp act = UnaryOp::Identity) {
   const memory::desc src({M, K}, in, tag::ab);
-  const memory::desc plain({K, N}, in, in_out ? tag::ab : tag::ba);
+  const memory::desc plain({K, N}, in, tag::ba);
   const memory::desc& w = wei ? *wei : plain;
   const memory::desc dst({M, N}, acc_out, tag::ab);
   const dnnl::primitive_attr attr = epilogue(act);
@@ -104,16 +102,14 @@ struct PackKey {
   size_t offset;
   int64_t n, k;
   DType dtype;
-  bool in_out;
   bool operator==(const PackKey& o) const {
-    return storage == o.storage && offset == o.offset && n == o.n && k == o.k && dtype == o.dtype &&
-           in_out == o.in_out;
+    return storage == o.storage && offset == o.offset && n == o.n && k == o.k && dtype == o.dtype;
   }
 };
 struct PackKeyHash {
   size_t operator()(const PackKey& k) const {
     size_t h = std::hash<const void*>()(k.storage) ^ (std::hash<size_t>()(k.offset) * 31);
-    return h ^ (std::hash<int64_t>()(k.n * 1000003 + k.k) * 131) ^ static_cast<size_t>(k.dtype) ^ (k.in_out << 7);
+    return h ^ (std::hash<int64_t>()(k.n * 1000003 + k.k) * 131) ^ static_cast<size_t>(k.dtype);
   }
 };
 
@@ -145,8 +141,7 @@ std::shared_ptr<Packed> packed_weight(const Tensor& w, int64_t M, dt in) {
   const std::shared_ptr<Storage>& st = w.storage();
   if (!st->constant() || pack_budget() == 0) return nullptr;
   const int64_t N = w.dim(0), K = w.dim(1);
-  const bool in_out = !w.is_contiguous();
-  const PackKey key{st.get(), w.byte_offset(), N, K, w.dtype(), in_out};
+  const PackKey key{st.get(), w.byte_offset(), N, K, w.dtype()};
   PackCache& c = pack_cache();
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.map.find(key);
@@ -172,7 +167,7 @@ std::shared_ptr<Packed> packed_weight(const Tensor& w, int64_t M, dt in) {
   p->bytes = bytes;
   Onednn& o = onednn();
   p->mem = memory(pd.weights_desc(), o.engine);
-  memory plain({{K, N}, in, in_out ? tag::ab : tag::ba}, o.engine, w.raw_data());
+  memory plain({{K, N}, in, tag::ba}, o.engine, w.raw_data());
   dnnl::reorder(plain, p->mem).execute(o.stream, plain, p->mem);
   o.stream.wait();
   st->drop_resident(w.byte_offset(), w.nbytes());  // a mapped checkpoint's pages: the packed copy replaces them
@@ -275,8 +270,7 @@ void onednn_linear(const Tensor& x, const Tensor& w, const float* bias, Tensor& 
         return;
       }
     }
-    execute(make_pd(M, K, N, in, dt::f32, bias != nullptr, nullptr, act, !w.is_contiguous()), src, w.raw_data(),
-            bias, out.raw_data());
+    execute(make_pd(M, K, N, in, dt::f32, bias != nullptr, nullptr, act), src, w.raw_data(), bias, out.raw_data());
   } catch (const dnnl::error& e) {
     rethrow(e, bf16 ? "bf16" : "f32", M, K, N);
   }

@@ -72,23 +72,6 @@ TEST(Ops, LinearOnConstantWeightsMatchesInPlace) {
   }
 }
 
-// An f32 weight stored [K, N] (GPT-2's Conv1D) passed as its transposed view is read in place on every path:
-// GEMV (1 row), OpenBLAS (2..4), oneDNN (more, packed when the storage is constant), with the activation epilogue.
-TEST(Ops, LinearReadsATransposedF32WeightInPlace) {
-  for (bool constant : {false, true}) {
-    Tensor w_in_out = randn({72, 40}, 60 + constant), b = randn({40}, 61);
-    if (constant) w_in_out.storage()->mark_constant();
-    const Tensor view = w_in_out.transpose(0, 1), copy = view.contiguous();
-    for (int64_t M : {1, 3, 9, 33}) {
-      Tensor x = randn({M, 72}, 62 + M);
-      expect_close(ops::linear(x, view, b).to_vector<float>(), ops::linear(x, copy, b).to_vector<float>(), 1e-5f);
-      expect_close(ops::linear(x, view).to_vector<float>(), ops::linear(x, copy).to_vector<float>(), 1e-5f);
-      expect_close(ops::linear_act(x, view, b, UnaryOp::Gelu).to_vector<float>(),
-                   ops::linear_act(x, copy, b, UnaryOp::Gelu).to_vector<float>(), 1e-5f);
-    }
-  }
-}
-
 // The fused epilogue (oneDNN post-op on the GEMM path) equals linear followed by the unary op, for each
 // activation it fuses and one it does not (Mish: a separate pass), on GEMV and GEMM row counts.
 TEST(Ops, LinearActMatchesLinearThenUnary) {
