@@ -199,7 +199,8 @@ int run_bench(const BenchArgs& a) {
   if (a.peak && choice.device.type == ia::DeviceType::CPU) {
     peak = ia::cpu::measure_fp32_fma_peak_gflops();
     j["fp32_fma_peak_gflops"] = peak;
-    j["fraction_of_peak"] = peak > 0 ? gflops / peak : 0.0;
+    // A fraction of the fp32 FMA rate only means something for fp32 GEMMs: not with --dtype bf16/f16/int8/w8a8.
+    if (a.dtype.empty() || a.dtype == "f32") j["fraction_of_peak"] = peak > 0 ? gflops / peak : 0.0;
   }
   if (ia::cli::globals().json) {
     std::cout << j.dump(2) << std::endl;
@@ -212,7 +213,10 @@ int run_bench(const BenchArgs& a) {
              stddev, st.min);
   fmt::print("throughput  {:.2f} GFLOP/run  {:.1f} GFLOP/s at p50  {:.1f} seq/s", flops / 1e9, gflops,
              a.batch * 1000.0 / p50);
-  if (peak > 0) fmt::print("  = {:.0f}% of the measured fp32 FMA peak {:.0f} GFLOP/s", 100 * gflops / peak, peak);
+  if (j.contains("fraction_of_peak") && peak > 0)
+    fmt::print("  = {:.0f}% of the measured fp32 FMA peak {:.0f} GFLOP/s", 100 * gflops / peak, peak);
+  else if (peak > 0)
+    fmt::print("  (fp32 FMA peak {:.0f} GFLOP/s; no fraction for {} weights)", peak, a.dtype);
   fmt::print("\n");
   fmt::print("memory      peak RSS {:.0f} MiB\n", peak_rss_mib());
   fmt::print("first       load {:.0f} ms + first forward {:.0f} ms = {:.0f} ms to the first result ({})\n", load_ms,
@@ -297,7 +301,7 @@ void setup(CLI::App& app) {
   c->add_flag("--no-fallback", b->no_fallback, "fail instead of falling back when the device cannot run");
   c->add_flag("--cold", b->cold,
               "drop the checkpoint's files from the page cache first (cold load and first forward)");
-  c->add_flag("--peak", b->peak, "also measure this CPU's fp32 FMA peak at these threads and report the fraction");
+  c->add_flag("--peak", b->peak, "also measure this CPU's fp32 FMA peak at these threads and the fraction reached (fp32 weights only)");
   c->add_flag("--json", ia::cli::globals().json, "machine-readable output");
   c->callback([b, c] {
     IA_CHECK(!b->model.empty() || !b->config.empty(), ia::ErrorKind::InvalidArgument,
