@@ -98,15 +98,20 @@ TEST(Int8Weights, KernelEqualsTheDequantizedLinear) {
 
 std::string case_dir(const std::string& name) { return (fs::path(IA_TEST_DATA_DIR) / "conformance" / name).string(); }
 
-Tensor logits_of(const std::string& name, std::optional<DType> dtype, bool w8a8 = false) {
+// The logits of a model directory on fixed ids (below `id_range`) with its weights in `format`.
+Tensor logits_at(const fs::path& dir, std::optional<WeightFormat> format, int64_t id_range = 900) {
   LoadOptions lo;
-  if (dtype) lo.weight_format = WeightFormat{*dtype, w8a8};
-  auto m = load_model(case_dir(name), lo);
+  lo.weight_format = format;
+  auto m = load_model(dir.string(), lo);
   std::vector<int64_t> ids;
-  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 90);
+  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % id_range);
   for (const auto& [n, t] : m->forward({{"input_ids", Tensor::from_vector(ids, {2, 12})}}, {}))
     if (n == "logits") return t;
   throw std::runtime_error("no logits");
+}
+
+Tensor logits_of(const std::string& name, std::optional<DType> dtype, bool w8a8 = false) {
+  return logits_at(case_dir(name), dtype ? std::optional<WeightFormat>(WeightFormat{*dtype, w8a8}) : std::nullopt, 90);
 }
 
 // Max |difference| relative to the reference's largest |logit|, and the fraction of positions whose argmax agrees.
@@ -223,17 +228,6 @@ TEST(WeightDtypes, ConformanceReportsTheAccuracyOfAWeightFormat) {
   EXPECT_EQ(sum["top1_rows"], 14);
   EXPECT_GE(sum["top1_agree"].get<int>(), 12);
   EXPECT_NE(ia_test::run_cli("conformance --dtype int4 " + case_dir("bert")).rc, 0);
-}
-
-Tensor logits_at(const fs::path& dir, std::optional<WeightFormat> format) {
-  LoadOptions lo;
-  lo.weight_format = format;
-  auto m = load_model(dir.string(), lo);
-  std::vector<int64_t> ids;
-  for (int64_t i = 0; i < 24; ++i) ids.push_back(3 + (i * 37) % 900);
-  for (const auto& [n, t] : m->forward({{"input_ids", Tensor::from_vector(ids, {2, 12})}}, {}))
-    if (n == "logits") return t;
-  throw std::runtime_error("no logits");
 }
 
 // make-checkpoint --dtype int8 stores the linear weights as int8 rows + `_scale` (compressed-tensors' channel-wise
