@@ -153,6 +153,13 @@ void gemv_half(const Tensor& x, const Tensor& w, const float* bp, Tensor& out) {
   });
 }
 
+// Whether linear_cpu runs this GEMM on oneDNN: more than 4 rows, f32 on its AVX-512 brgemm or bf16 on AMX /
+// AVX512-BF16.
+bool onednn_gemm(int64_t M, const Tensor& w) {
+  const auto& k = onednn_kernels();
+  return M > 4 && ((w.dtype() == DType::F32 && k.f32) || (w.dtype() == DType::BF16 && k.bf16));
+}
+
 void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out) {
   const int64_t M = x.dim(0), K = x.dim(1), N = w.dim(0);
   const float* xp = x.data<float>();
@@ -166,7 +173,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
       sgemv(N, K, wp, xp, bp ? 1.0f : 0.0f, op);
       return;
     }
-    if (M > 4 && onednn_kernels().f32) {  // AVX-512 brgemm
+    if (onednn_gemm(M, w)) {  // AVX-512 brgemm
       onednn_linear(x, w, bp, out);
       return;
     }
@@ -181,7 +188,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
     gemv_half(x, w, bp, out);
     return;
   }
-  if (w.dtype() == DType::BF16 && onednn_kernels().bf16) {  // AMX / AVX512-BF16 tiles
+  if (onednn_gemm(M, w)) {  // bf16: AMX / AVX512-BF16 tiles
     onednn_linear(x, w, bp, out);
     return;
   }
@@ -190,9 +197,7 @@ void linear_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& ou
 
 // linear then act: in oneDNN's epilogue when the GEMM runs there, else a separate pass over out.
 void linear_act_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, UnaryOp act, Tensor& out) {
-  const auto& k = onednn_kernels();
-  const bool onednn = x.dim(0) > 4 && ((w.dtype() == DType::F32 && k.f32) || (w.dtype() == DType::BF16 && k.bf16));
-  if (onednn && onednn_has_epilogue(act) && x.dim(0) > 0 && w.dim(0) > 0) {
+  if (onednn_gemm(x.dim(0), w) && onednn_has_epilogue(act) && w.dim(0) > 0) {
     onednn_linear(x, w, bias.defined() ? bias.data<float>() : nullptr, out, act);
     return;
   }
