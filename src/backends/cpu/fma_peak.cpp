@@ -19,8 +19,11 @@ __attribute__((target("avx512f"))) float fma_loop_512(float seed) {
   for (int i = 0; i < kChains; ++i) a[i] = _mm512_set1_ps(seed + i);
   for (long it = 0; it < kIters; ++it)
     for (int i = 0; i < kChains; ++i) a[i] = _mm512_fmadd_ps(a[i], b, c);
-  float s = 0.0f;
-  for (int i = 0; i < kChains; ++i) s += _mm512_reduce_add_ps(a[i]);
+  float lanes[16], s = 0.0f;  // summed by hand: GCC 12's _mm512_reduce_add_ps warns of uninitialized operands
+  for (int i = 0; i < kChains; ++i) {
+    _mm512_storeu_ps(lanes, a[i]);
+    for (float x : lanes) s += x;
+  }
   return s;
 }
 

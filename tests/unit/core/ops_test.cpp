@@ -67,7 +67,9 @@ TEST(Ops, LinearOnConstantWeightsMatchesInPlace) {
         expect_close(ops::linear(x, wc).to_vector<float>(), ops::linear(x, w).to_vector<float>(), 1e-5f);
       }
       const bool onednn = dt == DType::F32 ? cpu::onednn_kernels().f32 : cpu::onednn_kernels().bf16;
-      if (onednn && !std::getenv("IA_PREPACK")) EXPECT_GT(cpu::onednn_packed_bytes(), 0u);  // wc's pack lives
+      if (onednn && !std::getenv("IA_PREPACK")) {
+        EXPECT_GT(cpu::onednn_packed_bytes(), 0u);  // wc's pack lives
+      }
     }
   }
 }
@@ -209,11 +211,12 @@ std::vector<float> naive_attention(const Tensor& q, const Tensor& k, const Tenso
   return out;
 }
 
-// Small shapes (scalar tails only) and shapes that cross the kernel's 16-query blocks, 4-row groups and 16-key /
-// 16-feature vector blocks with tails; each with no mask (the vectorized softmax), key/query masks, causal,
-// sliding window, bias + softcap, and fully masked rows.
+// Small shapes (scalar tails only) and shapes that cross the kernel's 16-query blocks, 8/4-row groups, 32-key panels
+// and 16/32/64-feature vector blocks with tails; each with no mask (the vectorized softmax), key/query masks,
+// causal, sliding window, bias + softcap, and fully masked rows.
 TEST(Ops, AttentionMatchesNaiveAcrossFeatures) {
-  for (const auto& [Sq, Sk, D] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{5, 7, 8}, {37, 53, 24}, {1, 70, 64}}) {
+  for (const auto& [Sq, Sk, D] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {5, 7, 8}, {37, 53, 24}, {1, 70, 64}, {20, 33, 96}, {16, 64, 128}}) {
     SCOPED_TRACE("Sq=" + std::to_string(Sq) + " Sk=" + std::to_string(Sk) + " D=" + std::to_string(D));
     const int64_t B = 2, Hq = 4, Hkv = 2;
     Tensor q = randn({B, Sq, Hq, D}, 13).transpose(1, 2);  // strided view, as models pass it
@@ -236,6 +239,11 @@ TEST(Ops, AttentionMatchesNaiveAcrossFeatures) {
       auto got = ops::attention(q, k, v, cases[c]).to_vector<float>();
       expect_close(got, naive_attention(q, k, v, cases[c]), 1e-5f);
     }
+    // Queries, keys and values whose feature stride is not 1 (the kernel packs them instead of reading rows).
+    Tensor qt = randn({B, Hq, D, Sq}, 17).transpose(2, 3), kt = randn({B, Hkv, D, Sk}, 18).transpose(2, 3),
+           vt = randn({B, Hkv, D, Sk}, 19).transpose(2, 3);
+    expect_close(ops::attention(qt, kt, vt, cases[1]).to_vector<float>(), naive_attention(qt, kt, vt, cases[1]),
+                 1e-5f);
   }
 }
 
