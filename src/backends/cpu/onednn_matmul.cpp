@@ -7,7 +7,6 @@
 #include <dnnl.hpp>
 #include <fmt/format.h>
 
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -83,25 +82,8 @@ dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, dt in, dt 
 
 // A constant weight (Storage::constant) in oneDNN's packed layout, with the primitives made for it per row count
 // and bias. Valid while `owner` lives; the key is the weight's storage, offset, shape and dtype.
-// Packed weights live in their own anonymous mapping with transparent huge pages asked for (madvise): BERT-base's
-// 340 MB of packs in 4 KiB pages cost ~85k page faults on the first forward, and the GEMMs stream them through
-// the TLB on every one after.
-struct HugeBuffer {
-  void* p = nullptr;
-  size_t n = 0;
-  explicit HugeBuffer(size_t bytes) : n(bytes) {  // the 2 MiB-aligned part of the mapping gets huge pages
-    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    IA_CHECK(p != MAP_FAILED, ErrorKind::OutOfMemory, "packed weights: mmap of {} bytes failed", n);
-    madvise(p, n, MADV_HUGEPAGE);  // advisory: without THP the pages are 4 KiB
-  }
-  ~HugeBuffer() { munmap(p, n); }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-};
-
 struct Packed {
   std::weak_ptr<Storage> owner;
-  std::unique_ptr<HugeBuffer> buf;
   memory mem;
   size_t bytes = 0;
   std::mutex mu;
@@ -184,8 +166,7 @@ std::shared_ptr<Packed> packed_weight(const Tensor& w, int64_t M, dt in) {
   p->owner = st;
   p->bytes = bytes;
   Onednn& o = onednn();
-  p->buf = std::make_unique<HugeBuffer>(bytes);
-  p->mem = memory(pd.weights_desc(), o.engine, p->buf->p);
+  p->mem = memory(pd.weights_desc(), o.engine);
   memory plain({{K, N}, in, tag::ba}, o.engine, w.raw_data());
   dnnl::reorder(plain, p->mem).execute(o.stream, plain, p->mem);
   o.stream.wait();
