@@ -296,7 +296,9 @@ TEST(Int8Checkpoints, BenchRunsThemColdAndWarm) {
   }
   const nlohmann::json f32 = ia_test::run_json("bench --config " + (dir / "config.json").string() +
                                                " --seq 16 --reps 2 --warmup 1 --peak");
-  if (f32["fp32_fma_peak_gflops"].get<double>() > 0) EXPECT_GT(f32["fraction_of_peak"].get<double>(), 0.0);
+  if (f32["fp32_fma_peak_gflops"].get<double>() > 0) {
+    EXPECT_GT(f32["fraction_of_peak"].get<double>(), 0.0);
+  }
   EXPECT_NE(ia_test::run_cli("bench --config " + (dir / "config.json").string() + " --cold").rc, 0);
 }
 

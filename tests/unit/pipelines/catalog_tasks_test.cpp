@@ -94,7 +94,9 @@ TEST(CatalogTasks, CorrectedConfigFacts) {
   EXPECT_NEAR(rs["long_factor"][47].get<double>(), 64.84, 1e-2);  // not the 1.0 placeholders
   EXPECT_NEAR(rs["short_factor"][47].get<double>(), 2.84, 1e-2);
   for (const auto& e : catalog().entries())
-    if (e.model_type == "qwen2") EXPECT_FALSE(e.config.contains("attention_bias")) << e.id << ": Qwen2Config has no attention_bias";
+    if (e.model_type == "qwen2") {
+      EXPECT_FALSE(e.config.contains("attention_bias")) << e.id << ": Qwen2Config has no attention_bias";
+    }
   EXPECT_EQ(catalog().find("Qwen/Qwen2-1.5B")->config["max_position_embeddings"], 131072);
   EXPECT_EQ(catalog().find("google/pegasus-xsum")->config["normalize_before"], true);
   // Hub ids are case-insensitive.
