@@ -59,8 +59,12 @@ TEST(CatalogTasks, RegisteredTasksAcceptTheirImplementedModels) {
 
 TEST(CatalogTasks, ElectraDiscriminatorsAndXclipAreNotMislabelled) {
   for (const auto& e : catalog().entries()) {
-    if (e.architecture == "ElectraForPreTraining") EXPECT_NE(e.task, "text-classification") << e.id;
-    if (e.model_type == "xclip") EXPECT_EQ(e.task, "video-classification") << e.id;
+    if (e.architecture == "ElectraForPreTraining") {
+      EXPECT_NE(e.task, "text-classification") << e.id;
+    }
+    if (e.model_type == "xclip") {
+      EXPECT_EQ(e.task, "video-classification") << e.id;
+    }
   }
 }
 
