@@ -18,6 +18,7 @@ namespace ia::cpu {
 namespace {
 
 constexpr int64_t kQueryBlock = 16;
+constexpr int64_t kPanel = 32;  // keys per AVX-512 score panel
 
 // s[r, j] = scale * sum_d q[r, d] * kt[d, j] for NR rows and keys j >= j0 (q [NR, D] row stride ldq, kt [D, Sk],
 // s row stride Sk).
@@ -89,8 +90,6 @@ void weighted_values(const float* p, int64_t ldp, const float* scale, const floa
 // GCC 12 flags the intrinsics' own _mm512_undefined_* operands as (maybe-)uninitialized once inlined here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-constexpr int64_t kPanel = 32;  // keys per AVX-512 score panel
-
 // s[r, p * 32 + c] = scale * sum_d q[r, d] * panels[p][d][c] for NR rows (q row stride ldq, s row stride lds).
 template <int NR>
 __attribute__((target("avx512f,avx512bw"))) void scores_panels_512(const float* q, int64_t ldq, const float* panels,
@@ -163,7 +162,6 @@ __attribute__((target("avx512f,avx512bw"))) void weighted_values_512(const float
   weighted_values<NR>(p, ldp, scale, v, ldv, Sk, Dv, o, ldo, d);
 }
 #else
-constexpr int64_t kPanel = 32;
 template <int NR>
 void scores_panels_512(const float* q, int64_t ldq, const float* panels, int64_t D, int64_t npanels, float scale,
                        float* s, int64_t lds) {
@@ -310,7 +308,8 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
   }
 
   const bool wide = have_avx512();
-  // Score rows: [Sk] (AVX2, keys [D, Sk]) or padded to whole panels (AVX-512, keys [Sk/32][D][32], zeros past Sk).
+  // Score rows: [Sk] (AVX2, keys [D, Sk]) or padded to whole panels (AVX-512, keys [Sk/32][D][32]; the last panel's
+  // keys past Sk stay the zeros kt starts with, as packing writes only keys below Sk).
   const int64_t npanels = (Sk + kPanel - 1) / kPanel, lds = wide ? npanels * kPanel : Sk;
   const int64_t qblocks = (Sq + kQueryBlock - 1) / kQueryBlock;
   const int64_t tasks = B * Hq * qblocks;
@@ -341,9 +340,6 @@ void attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
           if (vs[3] != 1)
             for (int64_t d = 0; d < Dv; ++d) vb[j * Dv + d] = vbase[j * vs[2] + d * vs[3]];
         }
-        if (wide)  // the last panel's keys past Sk
-          for (int64_t j = Sk; j < lds; ++j)
-            for (int64_t d = 0; d < D; ++d) kt[(j / kPanel) * D * kPanel + d * kPanel + j % kPanel] = 0.0f;
         packed_b = b, packed_kh = kh;
       }
       const float* qr = qp + b * qs[0] + h * qs[1] + i0 * qs[2];  // the block's queries, in place if rows are dense
